@@ -1,0 +1,81 @@
+"""The FastAPI application: routers mounted under ``/api/v1``, health and metrics."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import APIRouter, Depends, FastAPI
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from chargeops import __version__
+from chargeops.api import problems
+from chargeops.api.auth import ApiKeyCache, require_api_key
+from chargeops.core.metrics import REGISTRY
+from chargeops.sessions.api import router as sessions_router
+from chargeops.stations.api import router as stations_router
+
+
+@dataclass
+class GatewayStatus:
+    """What /health reports about the gateway, without the API depending on its insides."""
+
+    running: Callable[[], bool]
+    connected: Callable[[], int]
+
+
+def create_app(
+    sessions: async_sessionmaker[AsyncSession], gateway: GatewayStatus | None = None
+) -> FastAPI:
+    app = FastAPI(
+        title="chargeops",
+        version=__version__,
+        description="EV charging network management: stations, sessions and more. "
+        "Every /api/v1 route needs `Authorization: Bearer KEY` "
+        "(create a key with `chargeops apikey create --name NAME`).",
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.sessions = sessions
+    app.state.api_key_cache = ApiKeyCache()
+    problems.install(app)
+
+    v1 = APIRouter(prefix="/api/v1", dependencies=[Depends(require_api_key)])
+    v1.include_router(stations_router)
+    v1.include_router(sessions_router)
+    app.include_router(v1)
+
+    @app.get("/health", tags=["operations"], summary="Database and gateway state (no key)")
+    async def health() -> JSONResponse:
+        body: dict[str, Any] = {"status": "ok", "version": __version__}
+        started = time.perf_counter()
+        try:
+            async with sessions() as session:
+                await session.execute(text("SELECT 1"))
+            body["database"] = {
+                "status": "ok",
+                "latency_ms": round((time.perf_counter() - started) * 1000, 2),
+            }
+        except Exception as exc:
+            body["status"] = "unavailable"
+            body["database"] = {"status": "error", "error": type(exc).__name__}
+        if gateway is not None:
+            running = gateway.running()
+            body["gateway"] = {
+                "status": "running" if running else "stopped",
+                "connected_stations": gateway.connected(),
+            }
+            if not running:
+                body["status"] = "unavailable"
+        return JSONResponse(body, status_code=200 if body["status"] == "ok" else 503)
+
+    @app.get("/metrics", tags=["operations"], summary="Prometheus metrics (no key)")
+    async def metrics() -> Response:
+        return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+
+    return app

@@ -1,0 +1,57 @@
+"""API keys: ``Authorization: Bearer KEY`` on every ``/api/v1`` route."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from chargeops.core.errors import Unauthorized
+from chargeops.users import service as users
+
+_bearer = HTTPBearer(auto_error=False, description="an API key from `chargeops apikey create`")
+
+# A verified key is trusted for this long before it is looked up again: a revoked key
+# stops working within this many seconds, and a busy API does not query per request.
+CACHE_SECONDS = 30.0
+
+
+class ApiKeyCache:
+    def __init__(self) -> None:
+        self._until: dict[str, tuple[float, int]] = {}
+
+    def get(self, digest: str) -> int | None:
+        hit = self._until.get(digest)
+        if hit is None or hit[0] < time.monotonic():
+            return None
+        return hit[1]
+
+    def put(self, digest: str, key_id: int) -> None:
+        if len(self._until) > 10_000:
+            self._until.clear()
+        self._until[digest] = (time.monotonic() + CACHE_SECONDS, key_id)
+
+
+async def require_api_key(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> int:
+    """The id of the calling API key, or 401."""
+    if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
+        raise Unauthorized("send an API key as 'Authorization: Bearer KEY'")
+    key = credentials.credentials
+    cache: ApiKeyCache = request.app.state.api_key_cache
+    digest = users.hash_api_key(key)
+    key_id = cache.get(digest)
+    if key_id is not None:
+        return key_id
+    sessions: async_sessionmaker[AsyncSession] = request.app.state.sessions
+    async with sessions() as session:
+        row = await users.verify_api_key(session, key)
+    if row is None:
+        raise Unauthorized("this API key is not valid")
+    cache.put(digest, row.id)
+    return row.id

@@ -1,0 +1,159 @@
+"""The composition root: builds every part from the settings and runs them in one process.
+
+Start order: logging, database (migrations), writer, gateway, HTTP. Stop order is the
+reverse of what depends on what: stop taking connections and close the sockets, let the
+handlers finish writing, stop the HTTP server, drain the writer, close the database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+from collections.abc import Iterator
+
+import uvicorn
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from chargeops import migrations
+from chargeops.api.app import GatewayStatus, create_app
+from chargeops.bus import MemoryBus
+from chargeops.config import Settings
+from chargeops.core.errors import ChargeOpsError
+from chargeops.core.metrics import observe_commit
+from chargeops.gateway.admission import Admission
+from chargeops.gateway.handlers import ChargerHandlers
+from chargeops.gateway.server import Gateway, GatewayConfig
+from chargeops.stations import service as stations
+from chargeops.storage.engine import create_engine, session_factory
+from chargeops.storage.writer import GroupCommitWriter
+
+log = logging.getLogger(__name__)
+
+
+class StartupError(ChargeOpsError):
+    """chargeops could not start (a port in use, a database out of reach...)."""
+
+
+async def open_database(url: str) -> tuple[AsyncEngine, async_sessionmaker[AsyncSession]]:
+    """Connect and migrate; the one way every command reaches the database."""
+    engine = create_engine(url)
+    try:
+        await migrations.upgrade(engine)
+    except (OSError, ConnectionError) as exc:
+        await engine.dispose()
+        raise StartupError(f"cannot reach the database ({exc})") from exc
+    except Exception as exc:
+        await engine.dispose()
+        if "connect" in str(exc).lower() or "does not exist" in str(exc).lower():
+            raise StartupError(f"cannot open the database: {exc}") from exc
+        raise
+    return engine, session_factory(engine)
+
+
+class _EmbeddedHttpServer(uvicorn.Server):
+    """uvicorn without its own signal handling: the application owns Ctrl-C."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def _bind(host: str, port: int, what: str) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise StartupError(f"cannot listen for {what} on {host}:{port}: {exc.strerror}") from exc
+    return sock
+
+
+class Application:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.bus = MemoryBus()
+        self.engine: AsyncEngine | None = None
+        self.sessions: async_sessionmaker[AsyncSession] | None = None
+        self.writer: GroupCommitWriter | None = None
+        self.gateway: Gateway | None = None
+        self._http: _EmbeddedHttpServer | None = None
+        self._http_task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        s = self.settings
+        http_socket = _bind(s.host, s.http_port, "HTTP")
+        try:
+            self.engine, self.sessions = await open_database(s.database_url)
+            async with self.sessions() as session:
+                await stations.reset_presence(session)
+                await session.commit()
+            self.writer = GroupCommitWriter(
+                self.sessions,
+                writers=s.writers,
+                max_batch=s.db_batch_max,
+                on_commit=self.bus.publish,
+                observe_commit=observe_commit,
+            )
+            self.writer.start()
+            handlers = ChargerHandlers(self.writer, heartbeat_interval_s=s.heartbeat_interval)
+            self.gateway = Gateway(
+                GatewayConfig(
+                    host=s.host,
+                    port=s.ocpp_port,
+                    ping_interval_s=s.ws_ping_interval or None,
+                    call_timeout_s=s.call_timeout,
+                ),
+                Admission(self.sessions, s.unknown_stations),
+                handlers,
+                self.writer,
+            )
+            try:
+                await self.gateway.start()
+            except OSError as exc:
+                raise StartupError(
+                    f"cannot listen for OCPP on {s.host}:{s.ocpp_port}: {exc.strerror}"
+                ) from exc
+            gateway = self.gateway
+            app = create_app(
+                self.sessions,
+                GatewayStatus(
+                    running=lambda: gateway.running, connected=lambda: len(gateway.presence)
+                ),
+            )
+            config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="off")
+            self._http = _EmbeddedHttpServer(config)
+            self._http_task = asyncio.create_task(self._http.serve(sockets=[http_socket]))
+            while not self._http.started:
+                if self._http_task.done():
+                    raise StartupError("the HTTP server did not start")
+                await asyncio.sleep(0.01)
+        except BaseException:
+            http_socket.close()
+            await self.stop()
+            raise
+        log.info(
+            "chargeops is running: API http://%s:%d/api/v1 (docs /docs), "
+            "OCPP ws://%s:%d/ocpp/{station_id}",
+            s.host,
+            s.http_port,
+            s.host,
+            s.ocpp_port,
+        )
+
+    async def stop(self) -> None:
+        if self.gateway is not None:
+            await self.gateway.stop()
+        if self._http is not None and self._http_task is not None:
+            self._http.should_exit = True
+            await asyncio.gather(self._http_task, return_exceptions=True)
+        if self.writer is not None:
+            await self.writer.stop()
+        await self.bus.drain()
+        if self.engine is not None:
+            await self.engine.dispose()
+        self.gateway = self.writer = self._http = self._http_task = None
+        self.engine = None

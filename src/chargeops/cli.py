@@ -1,0 +1,228 @@
+"""The ``chargeops`` command: run the server, the demo, the simulator, and administer.
+
+Every error a user can cause ends as one clear line on stderr and a non-zero exit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Awaitable, Callable, Coroutine
+from datetime import datetime
+from typing import Annotated, Any, TypeVar
+
+import typer
+from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from chargeops import __version__
+from chargeops.app import Application, open_database
+from chargeops.config import Settings
+from chargeops.core import logs
+from chargeops.core.clock import parse_timestamp
+from chargeops.core.errors import ChargeOpsError
+from chargeops.stations import service as stations
+from chargeops.stations.passwords import MIN_RECOMMENDED_LENGTH
+from chargeops.users import service as users
+
+T = TypeVar("T")
+
+app = typer.Typer(
+    help="chargeops: an EV charging network management system (OCPP 1.6J).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+station_app = typer.Typer(help="Register and manage stations.", no_args_is_help=True)
+token_app = typer.Typer(
+    help="Id tokens (RFID cards, app tokens) that may charge.", no_args_is_help=True
+)
+apikey_app = typer.Typer(help="API keys for the HTTP API.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(station_app, name="station")
+app.add_typer(token_app, name="token")
+app.add_typer(apikey_app, name="apikey")
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code)
+
+
+def settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"CHARGEOPS_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}"
+            for e in exc.errors()
+        )
+        raise fail(f"invalid configuration: {problems}") from None
+
+
+def run(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine on uvloop when available, turning our errors into messages."""
+    try:
+        try:
+            import uvloop
+        except ImportError:
+            return asyncio.run(coro)
+        result: T = uvloop.run(coro)
+        return result
+    except ChargeOpsError as exc:
+        raise fail(exc.detail) from None
+
+
+async def _with_db(fn: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    engine, sessions = await open_database(settings().database_url)
+    try:
+        async with sessions() as session:
+            result = await fn(session)
+            await session.commit()
+            return result
+    finally:
+        await engine.dispose()
+
+
+# --- running ----------------------------------------------------------------------------
+
+
+async def _serve_until_stopped(
+    application: Application, also: Callable[[], Coroutine[Any, Any, None]] | None = None
+) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await application.start()
+    extra = asyncio.create_task(also()) if also is not None else None
+    try:
+        await stop.wait()
+    finally:
+        logging.getLogger("chargeops").info("stopping: closing connections, committing data")
+        if extra is not None:
+            extra.cancel()
+            await asyncio.gather(extra, return_exceptions=True)
+        await application.stop()
+        logging.getLogger("chargeops").info("stopped")
+
+
+@app.command()
+def serve() -> None:
+    """Run the OCPP gateway and the HTTP API (configured by CHARGEOPS_* variables)."""
+    s = settings()
+    logs.configure(s.log_level, s.log_format)
+    run(_serve_until_stopped(Application(s)))
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    typer.echo(__version__)
+
+
+# --- database ---------------------------------------------------------------------------
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Create or migrate the database schema to the newest version."""
+    from chargeops import migrations
+
+    async def go() -> str | None:
+        engine, _ = await open_database(settings().database_url)
+        try:
+            return await migrations.current_revision(engine)
+        finally:
+            await engine.dispose()
+
+    typer.echo(f"database is at revision {run(go())}")
+
+
+# --- stations ---------------------------------------------------------------------------
+
+
+@station_app.command("add")
+def station_add(
+    station_id: Annotated[str, typer.Argument(metavar="ID", help="the station's OCPP identity")],
+    password: Annotated[
+        str | None,
+        typer.Option(help="require HTTP Basic auth with this password (OCPP security profile 1)"),
+    ] = None,
+) -> None:
+    """Register a station (or approve one that connected as pending)."""
+    if password is not None and len(password.encode()) < MIN_RECOMMENDED_LENGTH:
+        typer.echo(
+            f"warning: OCPP recommends passwords of at least {MIN_RECOMMENDED_LENGTH} bytes",
+            err=True,
+        )
+
+    async def go(session: AsyncSession) -> bool:
+        _, created = await stations.register_station(session, station_id, password=password)
+        return created
+
+    created = run(_with_db(go))
+    auth = "with a password (HTTP Basic)" if password else "without a password"
+    typer.echo(f"station {station_id} {'registered' if created else 'updated'} {auth}")
+
+
+# --- tokens -----------------------------------------------------------------------------
+
+
+@token_app.command("add")
+def token_add(
+    id_tag: Annotated[str, typer.Argument(metavar="ID_TAG", help="RFID uid or app token")],
+    status: Annotated[str, typer.Option(help="accepted, blocked or expired")] = "accepted",
+    expires: Annotated[
+        str | None,
+        typer.Option(help="expiry, ISO 8601 (e.g. 2027-01-31T23:59:59Z; no offset means UTC)"),
+    ] = None,
+    parent: Annotated[str | None, typer.Option(help="parent id tag (group)")] = None,
+) -> None:
+    """Register an id token, or change one already registered."""
+    try:
+        expires_at: datetime | None = parse_timestamp(expires) if expires else None
+    except ChargeOpsError as exc:
+        raise fail(f"--expires: {exc.detail}") from None
+
+    async def go(session: AsyncSession) -> bool:
+        _, created = await users.add_token(
+            session, id_tag, status=status.lower(), expires_at=expires_at, parent_id_tag=parent
+        )
+        return created
+
+    created = run(_with_db(go))
+    until = f", expires {expires_at.isoformat()}" if expires_at else ""
+    typer.echo(f"token {id_tag} {'added' if created else 'updated'}: {status.lower()}{until}")
+
+
+# --- API keys ---------------------------------------------------------------------------
+
+
+@apikey_app.command("create")
+def apikey_create(
+    name: Annotated[str, typer.Option(help="who or what uses the key")],
+) -> None:
+    """Create an API key. The key is printed once, on the last line; keep it safe."""
+
+    async def go(session: AsyncSession) -> users.NewApiKey:
+        return await users.create_api_key(session, name)
+
+    key = run(_with_db(go))
+    typer.echo(f"API key {key.name!r} created (id {key.id}). It is shown only this once;")
+    typer.echo("use it as 'Authorization: Bearer KEY':")
+    typer.echo(key.key)
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

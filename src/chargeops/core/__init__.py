@@ -1,0 +1,1 @@
+"""Shared kernel: errors, time, units and the version-neutral charging vocabulary."""

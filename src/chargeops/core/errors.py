@@ -1,0 +1,46 @@
+"""One hierarchy of errors, mapped once at each edge.
+
+::
+
+    ChargeOpsError            (500) something we did not expect
+    ├── InvalidInput          (422) the caller sent something we cannot accept
+    ├── NotFound              (404) the thing asked for does not exist
+    ├── Conflict              (409) the request clashes with what is stored
+    └── Unauthorized          (401) no valid credentials
+
+The HTTP layer renders these as problem documents, the CLI as a one-line message and a
+non-zero exit, and the OCPP layer keeps its own CALLERROR codes (protocol/errors.py).
+"""
+
+from __future__ import annotations
+
+
+class ChargeOpsError(Exception):
+    """Base of every error chargeops raises on purpose."""
+
+    status = 500
+    title = "Internal error"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class InvalidInput(ChargeOpsError):
+    status = 422
+    title = "Invalid input"
+
+
+class NotFound(ChargeOpsError):
+    status = 404
+    title = "Not found"
+
+
+class Conflict(ChargeOpsError):
+    status = 409
+    title = "Conflict"
+
+
+class Unauthorized(ChargeOpsError):
+    status = 401
+    title = "Unauthorized"

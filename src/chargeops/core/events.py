@@ -1,0 +1,73 @@
+"""Facts published on the bus after they are committed, for whoever subscribes.
+
+Billing, alerts, monitoring and reports react to these; none of them needs to know which
+OCPP version produced the fact, or that a gateway exists.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+
+@dataclass(frozen=True, slots=True)
+class DomainEvent:
+    station_id: str
+    occurred_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class StationConnected(DomainEvent):
+    ocpp_version: str
+
+
+@dataclass(frozen=True, slots=True)
+class StationDisconnected(DomainEvent):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class StationBooted(DomainEvent):
+    vendor: str
+    model: str
+    firmware_version: str | None
+    registration: str
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectorStatusChanged(DomainEvent):
+    connector_id: int
+    status: str
+    error_code: str | None
+    info: str | None
+    vendor_error_code: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class MeterSampled(DomainEvent):
+    connector_id: int
+    session_id: int | None
+    samples: int
+
+
+@dataclass(frozen=True, slots=True)
+class AuthorizationChecked(DomainEvent):
+    id_tag: str
+    status: str
+    connector_id: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class TransactionStarted(DomainEvent):
+    session_id: int
+    connector_id: int
+    id_tag: str
+    meter_start_wh: int
+
+
+@dataclass(frozen=True, slots=True)
+class TransactionEnded(DomainEvent):
+    session_id: int
+    connector_id: int
+    energy_wh: int | None
+    stop_reason: str | None

@@ -1,0 +1,1 @@
+"""The OCPP WebSocket gateway: admits stations, pumps frames, keeps presence."""

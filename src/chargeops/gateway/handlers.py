@@ -1,0 +1,204 @@
+"""What the central system does for each request a charger sends.
+
+Each request becomes one unit of work for the group-commit writer, so its answer is
+returned only after what it acknowledges is committed. Services do the work; this module
+only decides which services a request needs and in what order.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import asdict
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+from chargeops.core import charging as c
+from chargeops.core import events
+from chargeops.core.clock import utcnow
+from chargeops.sessions import service as sessions
+from chargeops.stations import service as stations
+from chargeops.storage.writer import GroupCommitWriter, Work
+from chargeops.users import service as users
+
+log = logging.getLogger(__name__)
+
+
+def _jsonable(value: Any) -> Any:
+    return orjson.loads(orjson.dumps(value, default=str))
+
+
+class ChargerHandlers:
+    def __init__(
+        self,
+        writer: GroupCommitWriter,
+        *,
+        heartbeat_interval_s: int = 300,
+        pending_retry_s: int = 60,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self._writer = writer
+        self._heartbeat_interval = heartbeat_interval_s
+        self._pending_retry = pending_retry_s
+        self._clock = clock
+
+    async def handle(self, ctx: c.StationContext, request: c.ChargerRequest) -> c.ChargerAnswer:
+        now = self._clock()
+        sid = ctx.station_id
+        match request:
+            case c.StationIdentity():
+                return await self._boot(ctx, request, now)
+            case c.Heartbeat():
+                await self._writer.submit(lambda w: stations.record_heartbeat(w, sid, at=now))
+                return c.HeartbeatAnswer(self._clock())
+            case c.ConnectorStatusReport():
+                report = request
+                await self._writer.submit(
+                    lambda w: stations.record_status(w, sid, report, received_at=now)
+                )
+                return c.Acknowledged()
+            case c.MeterReport():
+                meter = request
+                await self._writer.submit(
+                    lambda w: sessions.record_meter_report(
+                        w, sid, meter.connector_id, meter.transaction_ref, meter.samples
+                    )
+                )
+                return c.Acknowledged()
+            case c.AuthorizeRequest():
+                return await self._authorize(ctx, request.id_tag, now)
+            case c.TransactionStart():
+                return await self._start(ctx, request, now)
+            case c.TransactionStop():
+                return await self._stop(ctx, request, now)
+            case c.DataTransferRequest():
+                return await self._data_transfer(ctx, request, now)
+            case c.DiagnosticsStatusReport():
+                status = request.status
+                await self._writer.submit(
+                    lambda w: stations.set_diagnostics_status(w, sid, status, at=now)
+                )
+                return c.Acknowledged()
+            case c.FirmwareStatusReport():
+                fw = request.status
+                await self._writer.submit(
+                    lambda w: stations.set_firmware_status(w, sid, fw, at=now)
+                )
+                return c.Acknowledged()
+        raise TypeError(f"no handler for {type(request).__name__}")
+
+    async def _boot(
+        self, ctx: c.StationContext, identity: c.StationIdentity, now: datetime
+    ) -> c.BootAnswer:
+        status = await self._writer.submit(
+            lambda w: stations.record_boot(w, ctx.station_id, identity, at=now)
+        )
+        ctx.registration = status
+        interval = (
+            self._heartbeat_interval
+            if status is c.RegistrationStatus.ACCEPTED
+            else self._pending_retry
+        )
+        log.info(
+            "boot: %s %s, firmware %s -> %s",
+            identity.vendor,
+            identity.model,
+            identity.firmware_version,
+            status.value,
+        )
+        return c.BootAnswer(status, self._clock(), interval)
+
+    def _check(self, ctx: c.StationContext, auth: c.Authorization) -> c.Authorization:
+        # A station awaiting approval may not hand out charging.
+        if ctx.registration is not c.RegistrationStatus.ACCEPTED:
+            return c.Authorization(c.AuthorizationStatus.INVALID)
+        return auth
+
+    async def _authorize(
+        self, ctx: c.StationContext, id_tag: str, now: datetime
+    ) -> c.Authorization:
+        async def unit(w: Work) -> c.Authorization:
+            auth = self._check(ctx, await users.authorize(w.session, id_tag, at=now))
+            await stations.record_event(
+                w,
+                ctx.station_id,
+                "Authorize",
+                {"id_tag": id_tag, "status": auth.status.value},
+                at=now,
+                summary=f"authorize {id_tag}: {auth.status.value}",
+            )
+            w.emit(
+                events.AuthorizationChecked(ctx.station_id, now, id_tag, auth.status.value, None)
+            )
+            return auth
+
+        return await self._writer.submit(unit)
+
+    async def _start(
+        self, ctx: c.StationContext, start: c.TransactionStart, now: datetime
+    ) -> c.TransactionStarted:
+        async def unit(w: Work) -> c.TransactionStarted:
+            # A transaction started offline is judged by the token's state at its start.
+            auth = self._check(
+                ctx, await users.authorize(w.session, start.id_tag, at=start.timestamp)
+            )
+            row = await sessions.start_transaction(
+                w, ctx.station_id, ctx.ocpp_version, start, auth, at=now
+            )
+            assert row.transaction_id is not None
+            return c.TransactionStarted(row.transaction_id, auth)
+
+        answer = await self._writer.submit(unit)
+        log.info(
+            "transaction %s started on connector %d for %s: %s",
+            answer.transaction_ref,
+            start.connector_id,
+            start.id_tag,
+            answer.authorization.status.value,
+        )
+        return answer
+
+    async def _stop(
+        self, ctx: c.StationContext, stop: c.TransactionStop, now: datetime
+    ) -> c.TransactionStopped:
+        async def unit(w: Work) -> c.TransactionStopped:
+            outcome = await sessions.stop_transaction(w, ctx.station_id, stop, at=now)
+            if outcome.session is None:
+                # Never lose what a charger reports: keep it where an operator can find it.
+                await stations.record_event(
+                    w,
+                    ctx.station_id,
+                    "UnknownTransactionStop",
+                    _jsonable(asdict(stop)),
+                    at=now,
+                    summary=f"stop for unknown transaction {stop.transaction_ref}",
+                )
+                log.warning("StopTransaction for unknown transaction %s", stop.transaction_ref)
+            if stop.id_tag is None:
+                return c.TransactionStopped()
+            return c.TransactionStopped(await users.authorize(w.session, stop.id_tag, at=now))
+
+        return await self._writer.submit(unit)
+
+    async def _data_transfer(
+        self, ctx: c.StationContext, request: c.DataTransferRequest, now: datetime
+    ) -> c.DataTransferAnswer:
+        payload = {
+            "vendor_id": request.vendor_id,
+            "message_id": request.message_id,
+            "data": request.data,
+        }
+        await self._writer.submit(
+            lambda w: stations.record_event(
+                w,
+                ctx.station_id,
+                "DataTransfer",
+                _jsonable(payload),
+                at=now,
+                summary=f"data transfer from {request.vendor_id}",
+            )
+        )
+        # Stored for operators; no vendor extension is installed to act on it.
+        return c.DataTransferAnswer(c.DataTransferStatus.UNKNOWN_VENDOR_ID)

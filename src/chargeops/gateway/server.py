@@ -1,0 +1,310 @@
+"""The OCPP-J WebSocket server: ``ws://host:9000/ocpp/{station_id}`` (or ``/{station_id}``).
+
+This module only moves bytes: it admits a connection, feeds received frames to the
+station's sans-I/O :class:`ChargerSession`, hands requests to the handlers, and sends
+what the session produces. Requests of one station are handled one after another, by a
+task separate from the reading loop, so a slow database never stops us from reading
+(and answering our own calls).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from urllib.parse import unquote, urlsplit
+
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.exceptions import ConnectionClosed, NegotiationError
+from websockets.http11 import Request as HttpRequest
+from websockets.http11 import Response as HttpResponse
+from websockets.typing import Subprotocol
+
+from chargeops.core.charging import RegistrationStatus, StationContext
+from chargeops.core.clock import utcnow
+from chargeops.core.errors import ChargeOpsError
+from chargeops.core.logs import station_var
+from chargeops.core.metrics import CONNECTED_STATIONS, OCPP_ANSWER_SECONDS, OCPP_MESSAGES
+from chargeops.gateway.admission import Admission, Decision
+from chargeops.gateway.handlers import ChargerHandlers
+from chargeops.gateway.presence import Presence
+from chargeops.protocol import session as proto
+from chargeops.protocol import v16
+from chargeops.protocol.errors import ErrorCode
+from chargeops.stations import service as stations
+from chargeops.storage.writer import GroupCommitWriter, WriterClosed
+
+log = logging.getLogger(__name__)
+
+SUPPORTED = {v16.SUBPROTOCOL: v16.V16Adapter}
+CLOSE_REPLACED = 4000  # private-use close code: a newer connection took over
+
+
+def station_id_from_path(path: str) -> str | None:
+    parts = [unquote(p) for p in urlsplit(path).path.split("/") if p]
+    if len(parts) == 2 and parts[0] == "ocpp":
+        return parts[1]
+    if len(parts) == 1 and parts[0] != "ocpp":
+        return parts[0]
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayConfig:
+    host: str = "0.0.0.0"
+    port: int = 9000
+    ping_interval_s: float | None = 180.0
+    ping_timeout_s: float | None = 60.0
+    call_timeout_s: float = 30.0
+    last_seen_flush_s: float = 30.0
+    max_frame_bytes: int = 1 << 20
+
+
+@dataclass(eq=False)
+class StationConnection:
+    station_id: str
+    ws: ServerConnection
+    session: proto.ChargerSession
+    context: StationContext
+    inbox: deque[proto.Request] = field(default_factory=deque)
+    worker: asyncio.Task[None] | None = None
+    received_at: dict[str, float] = field(default_factory=dict)
+
+
+class Gateway:
+    def __init__(
+        self,
+        config: GatewayConfig,
+        admission: Admission,
+        handlers: ChargerHandlers,
+        writer: GroupCommitWriter,
+    ) -> None:
+        self.config = config
+        self._admission = admission
+        self._handlers = handlers
+        self._writer = writer
+        self.presence: Presence[StationConnection] = Presence()
+        self._decisions: dict[int, Decision] = {}
+        self._server: Server | None = None
+        self._flusher: asyncio.Task[None] | None = None
+        self._background: set[asyncio.Task[None]] = set()
+
+    @property
+    def running(self) -> bool:
+        return self._server is not None
+
+    # --- lifecycle ------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._server = await serve(
+            self._serve_connection,
+            self.config.host,
+            self.config.port,
+            process_request=self._process_request,
+            select_subprotocol=self._select_subprotocol,
+            compression=None,  # deflate costs ~100 KB a connection; OCPP frames are small
+            ping_interval=self.config.ping_interval_s,
+            ping_timeout=self.config.ping_timeout_s,
+            max_size=self.config.max_frame_bytes,
+            server_header="chargeops",
+        )
+        self._flusher = asyncio.create_task(self._flush_last_seen_periodically())
+        log.info(
+            "OCPP gateway listening on ws://%s:%d/ocpp/{station_id}",
+            self.config.host,
+            self.config.port,
+        )
+
+    async def stop(self) -> None:
+        """Close every socket (1001 going away), let handlers finish, write presence."""
+        if self._server is None:
+            return
+        self._server.close()
+        await self._server.wait_closed()
+        self._server = None
+        if self._flusher is not None:
+            self._flusher.cancel()
+        await self._flush_last_seen()
+
+    # --- handshake ------------------------------------------------------------------
+
+    async def _process_request(
+        self, connection: ServerConnection, request: HttpRequest
+    ) -> HttpResponse | None:
+        station_id = station_id_from_path(request.path)
+        if station_id is None:
+            return connection.respond(HTTPStatus.NOT_FOUND, "connect to /ocpp/{station_id}\n")
+        decision = await self._admission.admit(station_id, request.headers.get("Authorization"))
+        if not decision.allowed:
+            log.warning(
+                "connection refused: %s",
+                decision.reason,
+                extra={"station_id": station_id, "remote": str(connection.remote_address)},
+            )
+            response = connection.respond(decision.status, decision.reason + "\n")
+            if decision.status == HTTPStatus.UNAUTHORIZED:
+                response.headers["WWW-Authenticate"] = 'Basic realm="chargeops", charset="UTF-8"'
+            return response
+        self._decisions[id(connection)] = decision
+        return None
+
+    def _select_subprotocol(
+        self, connection: ServerConnection, offered: Sequence[Subprotocol]
+    ) -> Subprotocol | None:
+        for name in offered:
+            if name in SUPPORTED:
+                return name
+        if not offered:
+            # Some older 1.6 chargers offer nothing; OCPP-J 1.6 is what they speak.
+            return None
+        self._decisions.pop(id(connection), None)
+        raise NegotiationError(
+            f"none of the offered OCPP versions ({', '.join(offered)}) is supported; "
+            f"chargeops speaks {', '.join(SUPPORTED)}"
+        )
+
+    # --- a connection ---------------------------------------------------------------
+
+    async def _serve_connection(self, ws: ServerConnection) -> None:
+        decision = self._decisions.pop(id(ws), Decision(True))
+        station_id = station_id_from_path(ws.request.path if ws.request else "") or "?"
+        station_var.set(station_id)
+        adapter = SUPPORTED.get(ws.subprotocol or v16.SUBPROTOCOL, v16.V16Adapter)()
+        now = utcnow()
+        try:
+            registration = await self._writer.submit(
+                lambda w: stations.mark_connected(
+                    w, station_id, adapter.version, auto_register=decision.auto_register, at=now
+                )
+            )
+        except (ChargeOpsError, WriterClosed) as exc:
+            log.warning("connection dropped: %s", exc)
+            await ws.close(1011, "station could not be registered")
+            return
+        conn = StationConnection(
+            station_id,
+            ws,
+            proto.ChargerSession(adapter, call_timeout=self.config.call_timeout_s),
+            StationContext(
+                station_id,
+                adapter.version,
+                RegistrationStatus("Accepted" if registration == "accepted" else "Pending"),
+            ),
+        )
+        old = self.presence.attach(station_id, conn)
+        if old is not None:
+            log.info("station reconnected; closing its previous connection")
+            closing = asyncio.create_task(
+                old.ws.close(CLOSE_REPLACED, "replaced by a new connection")
+            )
+            self._background.add(closing)
+            closing.add_done_callback(self._background.discard)
+        CONNECTED_STATIONS.set(len(self.presence))
+        log.info(
+            "station connected (OCPP %s, %s)",
+            adapter.version,
+            registration,
+            extra={"remote": str(ws.remote_address)},
+        )
+        try:
+            await self._read_loop(conn)
+        finally:
+            if conn.worker is not None:
+                await asyncio.gather(conn.worker, return_exceptions=True)
+            current = self.presence.detach(station_id, conn)
+            CONNECTED_STATIONS.set(len(self.presence))
+            log.info("station disconnected (code %s)", ws.close_code)
+            if current:
+                at = utcnow()
+                try:
+                    await self._writer.submit(
+                        lambda w: stations.mark_disconnected(w, station_id, at=at)
+                    )
+                except Exception:
+                    log.exception("could not record the disconnection")
+
+    async def _read_loop(self, conn: StationConnection) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            async for text in conn.ws:
+                self.presence.seen(conn.station_id, utcnow())
+                if isinstance(text, bytes):
+                    log.warning("binary frame ignored: OCPP-J uses text frames")
+                    continue
+                for event in conn.session.receive(text, loop.time()):
+                    self._on_event(conn, event, loop.time())
+                await self._flush(conn)
+        except ConnectionClosed:
+            pass
+
+    def _on_event(self, conn: StationConnection, event: proto.SessionEvent, now: float) -> None:
+        match event:
+            case proto.Request():
+                conn.received_at[event.unique_id] = now
+                conn.inbox.append(event)
+                if conn.worker is None or conn.worker.done():
+                    conn.worker = asyncio.create_task(self._work(conn))
+            case proto.Refused(unique_id, action, code, description):
+                OCPP_MESSAGES.labels(action or "?", "refused").inc()
+                log.warning(
+                    "refused %s frame %s: %s %s", action or "a", unique_id or "", code, description
+                )
+            case proto.StrayAnswer(unique_id):
+                log.info("answer to no pending call ignored (%s)", unique_id)
+            case proto.CallAnswered() | proto.CallFailed():
+                log.debug("answer to our call %s", event.unique_id)
+
+    async def _work(self, conn: StationConnection) -> None:
+        """Handle this station's requests in arrival order, answering each when committed."""
+        loop = asyncio.get_running_loop()
+        while conn.inbox:
+            request = conn.inbox.popleft()
+            result = "ok"
+            try:
+                answer = await self._handlers.handle(conn.context, request.message)
+                conn.session.answer(request.unique_id, answer)
+            except WriterClosed:
+                return  # shutting down: no answer, the charger will resend after reconnect
+            except ChargeOpsError as exc:
+                result = "error"
+                log.warning("%s failed: %s", request.action, exc.detail)
+                conn.session.answer_error(request.unique_id, ErrorCode.GENERIC_ERROR, exc.detail)
+            except Exception:
+                result = "error"
+                log.exception("%s failed", request.action)
+                conn.session.answer_error(
+                    request.unique_id,
+                    ErrorCode.INTERNAL_ERROR,
+                    "the central system could not process this message",
+                )
+            await self._flush(conn)
+            started = conn.received_at.pop(request.unique_id, None)
+            if started is not None:
+                OCPP_ANSWER_SECONDS.labels(request.action).observe(loop.time() - started)
+            OCPP_MESSAGES.labels(request.action, result).inc()
+
+    async def _flush(self, conn: StationConnection) -> None:
+        for frame in conn.session.data_to_send():
+            try:
+                await conn.ws.send(frame)
+            except ConnectionClosed:
+                log.info("connection closed before the answer could be sent")
+                return
+
+    # --- presence -------------------------------------------------------------------
+
+    async def _flush_last_seen_periodically(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.last_seen_flush_s)
+            try:
+                await self._flush_last_seen()
+            except Exception:
+                log.exception("could not write last-seen times")
+
+    async def _flush_last_seen(self) -> None:
+        seen = self.presence.take_seen()
+        if seen:
+            await self._writer.submit(lambda w: stations.record_last_seen(w.session, seen))

@@ -1,0 +1,10 @@
+"""Every domain's tables, gathered for migrations."""
+
+from chargeops.sessions import models as _sessions
+from chargeops.stations import models as _stations
+from chargeops.storage.base import Base
+from chargeops.users import models as _users
+
+metadata = Base.metadata
+
+__all__ = ["_sessions", "_stations", "_users", "metadata"]

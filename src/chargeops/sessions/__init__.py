@@ -1,0 +1,1 @@
+"""Charging sessions (transactions) and their meter values, from any OCPP version."""

@@ -1,0 +1,61 @@
+"""``/api/v1/sessions``: every charging session, newest first."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query
+
+from chargeops.core.errors import InvalidInput
+from chargeops.core.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, decode_cursor, encode_cursor
+from chargeops.sessions import service
+from chargeops.sessions.schemas import SessionDetail, SessionOut
+from chargeops.storage.http import DbSession
+
+router = APIRouter(prefix="/sessions", tags=["sessions"])
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    # A time without an offset is read as UTC, like everything else in chargeops.
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+@router.get("", response_model=Page[SessionOut], summary="List sessions, newest first")
+async def list_sessions(
+    db: DbSession,
+    station_id: str | None = None,
+    status: Literal["active", "completed"] | None = None,
+    since: Annotated[datetime | None, Query(description="started at or after (ISO 8601)")] = None,
+    until: Annotated[datetime | None, Query(description="started before (ISO 8601)")] = None,
+    cursor: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+) -> Page[SessionOut]:
+    before = decode_cursor(cursor)
+    if before is not None and not isinstance(before, int):
+        raise InvalidInput("invalid cursor: pass back next_cursor as it was given")
+    since, until = _utc(since), _utc(until)
+    if since is not None and until is not None and until <= since:
+        raise InvalidInput("until must be later than since")
+    rows = await service.list_sessions(
+        db,
+        station_id=station_id,
+        status=status,
+        since=since,
+        until=until,
+        before_id=before,
+        limit=limit + 1,
+    )
+    items = [SessionOut.of(r) for r in rows[:limit]]
+    more = len(rows) > limit
+    return Page(items=items, next_cursor=encode_cursor(items[-1].id) if more else None)
+
+
+@router.get(
+    "/{session_id}", response_model=SessionDetail, summary="One session with its meter values"
+)
+async def get_session(session_id: int, db: DbSession) -> SessionDetail:
+    row, values = await service.get_session(db, session_id)
+    return SessionDetail.with_values(row, values)

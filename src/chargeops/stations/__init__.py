@@ -1,0 +1,1 @@
+"""Stations: registration, identity, connectors and their status, and what they report."""

@@ -1,0 +1,98 @@
+"""Tables owned by the stations domain."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from chargeops.storage.base import Base
+from chargeops.storage.types import UTCDateTime
+
+
+class Station(Base):
+    __tablename__ = "stations"
+
+    id: Mapped[str] = mapped_column(String(48), primary_key=True)
+    # accepted: may charge; pending: connected without being registered, awaiting approval
+    registration: Mapped[str] = mapped_column(String(16), default="accepted")
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    ocpp_version: Mapped[str | None] = mapped_column(String(8))
+    vendor: Mapped[str | None] = mapped_column(String(64))
+    model: Mapped[str | None] = mapped_column(String(64))
+    serial_number: Mapped[str | None] = mapped_column(String(64))
+    charge_box_serial_number: Mapped[str | None] = mapped_column(String(64))
+    firmware_version: Mapped[str | None] = mapped_column(String(64))
+    iccid: Mapped[str | None] = mapped_column(String(32))
+    imsi: Mapped[str | None] = mapped_column(String(32))
+    meter_type: Mapped[str | None] = mapped_column(String(64))
+    meter_serial_number: Mapped[str | None] = mapped_column(String(64))
+    firmware_status: Mapped[str | None] = mapped_column(String(32))
+    diagnostics_status: Mapped[str | None] = mapped_column(String(32))
+    online: Mapped[bool] = mapped_column(Boolean, default=False)
+    connected_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_boot_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class Connector(Base):
+    """The current state of a connector; connector 0 stands for the station itself."""
+
+    __tablename__ = "connectors"
+
+    station_id: Mapped[str] = mapped_column(
+        ForeignKey("stations.id", ondelete="CASCADE"), primary_key=True
+    )
+    connector_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    status: Mapped[str] = mapped_column(String(32))
+    error_code: Mapped[str | None] = mapped_column(String(50))
+    info: Mapped[str | None] = mapped_column(String(255))
+    vendor_id: Mapped[str | None] = mapped_column(String(255))
+    vendor_error_code: Mapped[str | None] = mapped_column(String(255))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class ConnectorStatusChange(Base):
+    """Every StatusNotification, kept: the timeline monitoring and uptime are built from."""
+
+    __tablename__ = "connector_status_changes"
+    __table_args__ = (
+        Index(
+            "uq_connector_status_changes_sample",
+            "station_id",
+            "connector_id",
+            "timestamp",
+            "status",
+            "error_code",
+            unique=True,
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    station_id: Mapped[str] = mapped_column(ForeignKey("stations.id", ondelete="CASCADE"))
+    connector_id: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(32))
+    error_code: Mapped[str] = mapped_column(String(50))
+    info: Mapped[str | None] = mapped_column(String(255))
+    vendor_id: Mapped[str | None] = mapped_column(String(255))
+    vendor_error_code: Mapped[str | None] = mapped_column(String(255))
+    timestamp: Mapped[datetime] = mapped_column(UTCDateTime())
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class StationEvent(Base):
+    """Things a station reports that have no table of their own: boots, data transfers,
+    firmware and diagnostics progress, authorizations, transactions we could not match."""
+
+    __tablename__ = "station_events"
+    __table_args__ = (Index("ix_station_events_station_time", "station_id", "occurred_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    station_id: Mapped[str] = mapped_column(ForeignKey("stations.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(64))
+    summary: Mapped[str | None] = mapped_column(Text)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime())

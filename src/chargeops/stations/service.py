@@ -1,0 +1,309 @@
+"""Registration, identity, presence and status of stations.
+
+Writes happen inside the gateway's group-commit units (the caller commits); reads serve
+the API. Nothing here knows which OCPP version a station speaks.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from chargeops.core import events
+from chargeops.core.charging import ConnectorStatusReport, RegistrationStatus, StationIdentity
+from chargeops.core.clock import utcnow
+from chargeops.core.errors import InvalidInput, NotFound
+from chargeops.stations.models import Connector, ConnectorStatusChange, Station, StationEvent
+from chargeops.stations.passwords import hash_password
+from chargeops.storage.upsert import insert_ignore
+from chargeops.storage.writer import Work
+
+# OCPP identities go in a URL path; keep them to what survives everywhere unescaped.
+_STATION_ID = re.compile(r"^[A-Za-z0-9._:*+@\-]{1,48}$")
+
+
+def validate_station_id(station_id: str) -> str:
+    if not _STATION_ID.fullmatch(station_id):
+        raise InvalidInput("a station id is 1 to 48 characters: letters, digits and . _ - : * + @")
+    return station_id
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectCheck:
+    """What the gateway needs to let a station in: does it exist, and its password hash."""
+
+    exists: bool
+    registration: str | None
+    password_hash: str | None
+
+
+# --- administration ---------------------------------------------------------------------
+
+
+async def register_station(
+    session: AsyncSession, station_id: str, *, password: str | None = None
+) -> tuple[Station, bool]:
+    """Register a station (or approve a pending one). Returns (station, created)."""
+    validate_station_id(station_id)
+    station = await session.get(Station, station_id)
+    created = station is None
+    if station is None:
+        station = Station(id=station_id, created_at=utcnow(), online=False)
+        session.add(station)
+    station.registration = "accepted"
+    if password is not None:
+        if not password:
+            raise InvalidInput("a station password cannot be empty")
+        station.password_hash = hash_password(password)
+    await session.flush()
+    return station, created
+
+
+async def connect_check(session: AsyncSession, station_id: str) -> ConnectCheck:
+    row = (
+        await session.execute(
+            select(Station.registration, Station.password_hash).where(Station.id == station_id)
+        )
+    ).one_or_none()
+    if row is None:
+        return ConnectCheck(False, None, None)
+    return ConnectCheck(True, row.registration, row.password_hash)
+
+
+# --- presence ---------------------------------------------------------------------------
+
+
+async def mark_connected(
+    work: Work, station_id: str, ocpp_version: str, *, auto_register: str | None, at: datetime
+) -> str:
+    """Record a new connection; creates the station if the gateway admits unknown ones.
+    Returns the station's registration (accepted or pending)."""
+    station = await work.session.get(Station, station_id)
+    if station is None:
+        if auto_register is None:
+            raise NotFound(f"station {station_id} is not registered")
+        station = Station(id=station_id, registration=auto_register, created_at=at)
+        work.session.add(station)
+    station.online = True
+    station.ocpp_version = ocpp_version
+    station.connected_at = at
+    station.last_seen_at = at
+    work.emit(events.StationConnected(station_id, at, ocpp_version))
+    return station.registration
+
+
+async def mark_disconnected(work: Work, station_id: str, *, at: datetime) -> None:
+    await work.session.execute(
+        update(Station).where(Station.id == station_id).values(online=False, last_seen_at=at)
+    )
+    work.emit(events.StationDisconnected(station_id, at))
+
+
+async def reset_presence(session: AsyncSession) -> None:
+    """At start no socket is open, whatever the last process left in the table."""
+    await session.execute(update(Station).where(Station.online.is_(True)).values(online=False))
+
+
+async def record_last_seen(session: AsyncSession, seen: Mapping[str, datetime]) -> None:
+    """Flush last-seen times kept in memory (one statement, many rows)."""
+    if not seen:
+        return
+    await session.execute(
+        update(Station),
+        [{"id": station_id, "last_seen_at": at} for station_id, at in seen.items()],
+    )
+
+
+# --- what stations report ---------------------------------------------------------------
+
+
+async def record_boot(
+    work: Work, station_id: str, identity: StationIdentity, *, at: datetime
+) -> RegistrationStatus:
+    station = await work.session.get(Station, station_id)
+    if station is None:
+        raise NotFound(f"station {station_id} is not registered")
+    for name in (
+        "vendor",
+        "model",
+        "serial_number",
+        "charge_box_serial_number",
+        "firmware_version",
+        "iccid",
+        "imsi",
+        "meter_type",
+        "meter_serial_number",
+    ):
+        setattr(station, name, getattr(identity, name))
+    station.last_boot_at = at
+    station.last_seen_at = at
+    registration = (
+        RegistrationStatus.ACCEPTED
+        if station.registration == "accepted"
+        else RegistrationStatus.PENDING
+    )
+    await record_event(
+        work,
+        station_id,
+        "BootNotification",
+        {k: v for k, v in _identity_dict(identity).items() if v is not None},
+        at=at,
+        summary=f"booted: {identity.vendor} {identity.model}, answered {registration}",
+    )
+    work.emit(
+        events.StationBooted(
+            station_id,
+            at,
+            identity.vendor,
+            identity.model,
+            identity.firmware_version,
+            registration.value,
+        )
+    )
+    return registration
+
+
+def _identity_dict(identity: StationIdentity) -> dict[str, Any]:
+    return {name: getattr(identity, name) for name in identity.__slots__}
+
+
+async def record_heartbeat(work: Work, station_id: str, *, at: datetime) -> None:
+    await work.session.execute(
+        update(Station).where(Station.id == station_id).values(last_seen_at=at)
+    )
+
+
+async def record_status(
+    work: Work, station_id: str, report: ConnectorStatusReport, *, received_at: datetime
+) -> None:
+    """Keep every report in the timeline; move the connector's current state only forward,
+    so a report replayed from a charger's offline queue does not overwrite a newer one."""
+    at = report.timestamp or received_at
+    error_code = report.error_code or "NoError"
+    inserted = await insert_ignore(
+        work.session,
+        ConnectorStatusChange,
+        [
+            {
+                "station_id": station_id,
+                "connector_id": report.connector_id,
+                "status": report.status,
+                "error_code": error_code,
+                "info": report.info,
+                "vendor_id": report.vendor_id,
+                "vendor_error_code": report.vendor_error_code,
+                "timestamp": at,
+                "received_at": received_at,
+            }
+        ],
+    )
+    connector = await work.session.get(Connector, (station_id, report.connector_id))
+    if connector is None:
+        connector = Connector(station_id=station_id, connector_id=report.connector_id)
+        work.session.add(connector)
+    elif connector.updated_at > at:
+        return
+    connector.status = report.status
+    connector.error_code = error_code
+    connector.info = report.info
+    connector.vendor_id = report.vendor_id
+    connector.vendor_error_code = report.vendor_error_code
+    connector.updated_at = at
+    if inserted:
+        work.emit(
+            events.ConnectorStatusChanged(
+                station_id,
+                at,
+                report.connector_id,
+                report.status,
+                error_code,
+                report.info,
+                report.vendor_error_code,
+            )
+        )
+
+
+async def record_event(
+    work: Work,
+    station_id: str,
+    kind: str,
+    payload: dict[str, Any],
+    *,
+    at: datetime,
+    summary: str | None = None,
+) -> None:
+    work.session.add(
+        StationEvent(
+            station_id=station_id, kind=kind, payload=payload, summary=summary, occurred_at=at
+        )
+    )
+
+
+async def set_firmware_status(work: Work, station_id: str, status: str, *, at: datetime) -> None:
+    await work.session.execute(
+        update(Station).where(Station.id == station_id).values(firmware_status=status)
+    )
+    await record_event(
+        work,
+        station_id,
+        "FirmwareStatusNotification",
+        {"status": status},
+        at=at,
+        summary=f"firmware: {status}",
+    )
+
+
+async def set_diagnostics_status(work: Work, station_id: str, status: str, *, at: datetime) -> None:
+    await work.session.execute(
+        update(Station).where(Station.id == station_id).values(diagnostics_status=status)
+    )
+    await record_event(
+        work,
+        station_id,
+        "DiagnosticsStatusNotification",
+        {"status": status},
+        at=at,
+        summary=f"diagnostics upload: {status}",
+    )
+
+
+# --- reads for the API ------------------------------------------------------------------
+
+
+async def list_stations(
+    session: AsyncSession, *, after: str | None, limit: int
+) -> tuple[Sequence[Station], dict[str, list[Connector]]]:
+    stmt = select(Station).order_by(Station.id).limit(limit)
+    if after is not None:
+        stmt = stmt.where(Station.id > after)
+    stations = (await session.execute(stmt)).scalars().all()
+    return stations, await _connectors_of(session, [s.id for s in stations])
+
+
+async def get_station(session: AsyncSession, station_id: str) -> tuple[Station, list[Connector]]:
+    station = await session.get(Station, station_id)
+    if station is None:
+        raise NotFound(f"no station {station_id!r}")
+    return station, (await _connectors_of(session, [station_id])).get(station_id, [])
+
+
+async def _connectors_of(
+    session: AsyncSession, station_ids: list[str]
+) -> dict[str, list[Connector]]:
+    if not station_ids:
+        return {}
+    stmt = (
+        select(Connector)
+        .where(Connector.station_id.in_(station_ids))
+        .order_by(Connector.station_id, Connector.connector_id)
+    )
+    result: dict[str, list[Connector]] = {}
+    for connector in (await session.execute(stmt)).scalars():
+        result.setdefault(connector.station_id, []).append(connector)
+    return result

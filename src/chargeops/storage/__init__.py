@@ -1,0 +1,1 @@
+"""Database engine, table base, group-commit writer and migrations."""

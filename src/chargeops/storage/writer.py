@@ -1,0 +1,175 @@
+"""Group commit: many small units of work, one transaction, then every answer.
+
+A charger's message may be acknowledged only after what it carries is committed. Doing
+one commit per message caps throughput at what the disk can fsync; instead, units that
+arrive together share one transaction. If any unit of a batch fails, the batch is rolled
+back and each unit runs again in a transaction of its own, so one bad message never costs
+another its data, and the failing one gets its own exception.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from chargeops.core.events import DomainEvent
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+@dataclass(slots=True)
+class Work:
+    """What a unit of work gets: the open transaction and a place to put facts."""
+
+    session: AsyncSession
+    events: list[DomainEvent] = field(default_factory=list)
+
+    def emit(self, event: DomainEvent) -> None:
+        self.events.append(event)
+
+
+UnitFn = Callable[[Work], Awaitable[T]]
+
+
+@dataclass(slots=True)
+class _Unit(Generic[T]):
+    fn: UnitFn[T]
+    future: asyncio.Future[T]
+    result: Any = None
+    events: list[DomainEvent] = field(default_factory=list)
+
+
+class WriterClosed(RuntimeError):
+    """The writer is stopping and takes no new work."""
+
+
+class GroupCommitWriter:
+    """Runs submitted units in batched transactions on ``writers`` concurrent sessions.
+
+    SQLite has one writer at a time anyway, so one is right there; PostgreSQL gains from a
+    few. ``on_commit`` receives the events of every committed unit, in order.
+    """
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        *,
+        writers: int = 1,
+        max_batch: int = 256,
+        on_commit: Callable[[list[DomainEvent]], None] | None = None,
+        observe_commit: Callable[[float, int], None] | None = None,
+    ) -> None:
+        self._sessions = sessions
+        self._queue: asyncio.Queue[_Unit[Any] | None] = asyncio.Queue()
+        self._writers = writers
+        self._max_batch = max_batch
+        self._on_commit = on_commit
+        self._observe_commit = observe_commit
+        self._tasks: list[asyncio.Task[None]] = []
+        self._closed = False
+
+    def start(self) -> None:
+        self._tasks = [
+            asyncio.create_task(self._run(), name=f"db-writer-{i}") for i in range(self._writers)
+        ]
+
+    async def submit(self, fn: UnitFn[T]) -> T:
+        """Run ``fn`` in a transaction; return its result once that transaction committed."""
+        if self._closed:
+            raise WriterClosed("the database writer is shutting down")
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait(_Unit(fn, future))
+        return await future
+
+    async def stop(self) -> None:
+        """Finish everything already submitted, then stop."""
+        self._closed = True
+        for _ in self._tasks:
+            self._queue.put_nowait(None)
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
+
+    @property
+    def backlog(self) -> int:
+        return self._queue.qsize()
+
+    async def _run(self) -> None:
+        stopping = False
+        while not stopping:
+            first = await self._queue.get()
+            if first is None:
+                return
+            batch: list[_Unit[Any]] = [first]
+            while len(batch) < self._max_batch and not self._queue.empty():
+                item = self._queue.get_nowait()
+                if item is None:
+                    stopping = True
+                    break
+                batch.append(item)
+            try:
+                await self._commit_batch(batch)
+            except Exception as exc:  # the database itself failed: fail the batch
+                log.exception("database write failed")
+                for unit in batch:
+                    if not unit.future.done():
+                        unit.future.set_exception(exc)
+
+    async def _commit_batch(self, batch: list[_Unit[Any]]) -> None:
+        # A unit whose caller went away (socket closed) still runs: the charger sent the
+        # data, and storing it is idempotent if the charger sends it again.
+        pending = batch
+        started = time.perf_counter()
+        if len(pending) > 1:
+            try:
+                async with self._sessions() as session:
+                    for unit in pending:
+                        work = Work(session)
+                        unit.result = await unit.fn(work)
+                        unit.events = work.events
+                        # later units of the batch must see this one's rows
+                        await session.flush()
+                    await session.commit()
+            except Exception:
+                log.debug("batch of %d failed; retrying one by one", len(pending), exc_info=True)
+            else:
+                self._settle(pending, started)
+                return
+        for unit in pending:
+            await self._commit_one(unit)
+        self._observe(started, len(pending))
+
+    async def _commit_one(self, unit: _Unit[Any]) -> None:
+        started = time.perf_counter()
+        try:
+            async with self._sessions() as session:
+                work = Work(session)
+                unit.result = await unit.fn(work)
+                unit.events = work.events
+                await session.commit()
+        except Exception as exc:
+            if not unit.future.done():
+                unit.future.set_exception(exc)
+            return
+        self._settle([unit], started, observe=False)
+
+    def _settle(self, units: list[_Unit[Any]], started: float, *, observe: bool = True) -> None:
+        if observe:
+            self._observe(started, len(units))
+        events = [event for unit in units for event in unit.events]
+        if events and self._on_commit is not None:
+            self._on_commit(events)
+        for unit in units:
+            if not unit.future.done():
+                unit.future.set_result(unit.result)
+
+    def _observe(self, started: float, size: int) -> None:
+        if self._observe_commit is not None:
+            self._observe_commit(time.perf_counter() - started, size)
