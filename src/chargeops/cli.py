@@ -23,7 +23,8 @@ from chargeops.config import Settings
 from chargeops.core import logs
 from chargeops.core.clock import parse_timestamp
 from chargeops.core.errors import ChargeOpsError
-from chargeops.stations import service as stations
+from chargeops.simulator import SUPPORTED_OCPP_VERSIONS, FleetConfig, run_fleet, station_ids
+from chargeops.stations import service as stations_service
 from chargeops.stations.passwords import MIN_RECOMMENDED_LENGTH
 from chargeops.users import service as users
 
@@ -91,23 +92,29 @@ async def _with_db(fn: Callable[[AsyncSession], Awaitable[T]]) -> T:
 
 
 async def _serve_until_stopped(
-    application: Application, also: Callable[[], Coroutine[Any, Any, None]] | None = None
+    application: Application,
+    alongside: Callable[[asyncio.Event], Coroutine[Any, Any, None]] | None = None,
 ) -> None:
+    """Run until Ctrl-C or SIGTERM. ``alongside`` (the demo fleet) gets the stop event
+    and is waited for, so it can end its sessions before the server goes away."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     await application.start()
-    extra = asyncio.create_task(also()) if also is not None else None
+    extra = asyncio.create_task(alongside(stop)) if alongside is not None else None
+    log = logging.getLogger("chargeops")
     try:
         await stop.wait()
     finally:
-        logging.getLogger("chargeops").info("stopping: closing connections, committing data")
         if extra is not None:
-            extra.cancel()
-            await asyncio.gather(extra, return_exceptions=True)
+            try:
+                await asyncio.wait_for(extra, 15)
+            except Exception:
+                log.warning("the simulated fleet did not stop in time")
+        log.info("stopping: closing connections, committing data")
         await application.stop()
-        logging.getLogger("chargeops").info("stopped")
+        log.info("stopped")
 
 
 @app.command()
@@ -122,6 +129,94 @@ def serve() -> None:
 def version() -> None:
     """Print the version."""
     typer.echo(__version__)
+
+
+async def _run_fleet_until_stopped(config: FleetConfig) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await run_fleet(config, stop)
+
+
+@app.command()
+def simulate(
+    url: Annotated[str, typer.Option(help="the central system's OCPP URL, without station id")] = (
+        "ws://127.0.0.1:9000/ocpp"
+    ),
+    stations: Annotated[int, typer.Option(min=1, max=5000, help="how many chargers")] = 10,
+    prefix: Annotated[str, typer.Option(help="station ids are PREFIX-0001...")] = "SIM",
+    password: Annotated[str | None, typer.Option(help="HTTP Basic password for all")] = None,
+    ocpp: Annotated[str, typer.Option(help="OCPP version to speak")] = "1.6",
+    meter_interval: Annotated[float, typer.Option(min=0.1, help="seconds between samples")] = 5.0,
+    seed: Annotated[int | None, typer.Option(help="make the fleet reproducible")] = None,
+) -> None:
+    """Run simulated chargers against a central system until Ctrl-C."""
+    if ocpp not in SUPPORTED_OCPP_VERSIONS:
+        raise fail(f"--ocpp must be one of {', '.join(SUPPORTED_OCPP_VERSIONS)}")
+    logs.configure("INFO", "auto")
+    try:
+        config = FleetConfig(
+            url=url.rstrip("/"),
+            stations=stations,
+            id_prefix=prefix,
+            password=password,
+            ocpp_version=ocpp,
+            meter_interval_s=meter_interval,
+            seed=seed,
+            validate_messages=stations <= 200,
+        )
+    except ValueError as exc:
+        raise fail(str(exc)) from None
+    typer.echo(f"simulating {stations} OCPP {ocpp} chargers against {url} (Ctrl-C stops)")
+    typer.echo(f"they authorize with id tags {config.id_tags[0]}...; register them there")
+    run(_run_fleet_until_stopped(config))
+
+
+@app.command()
+def demo(
+    stations: Annotated[int, typer.Option(min=1, max=2000, help="simulated chargers")] = 10,
+) -> None:
+    """Start chargeops with a fleet of simulated chargers, and print where to look."""
+    s = settings()
+    logs.configure(s.log_level, s.log_format)
+    logging.getLogger("chargeops.simulator").setLevel(logging.WARNING)
+    fleet = FleetConfig(
+        url=f"ws://127.0.0.1:{s.ocpp_port}/ocpp",
+        stations=stations,
+        id_prefix="DEMO",
+        idle_between_sessions_s=(5.0, 30.0),
+        validate_messages=stations <= 50,
+    )
+
+    async def prepare(session: AsyncSession) -> str:
+        for station_id in station_ids(fleet.id_prefix, stations):
+            await stations_service.register_station(session, station_id)
+        for tag in fleet.id_tags:
+            await users.add_token(session, tag)
+        stamp = datetime.now().astimezone().strftime("%Y-%m-%d %H:%M:%S")
+        return (await users.create_api_key(session, f"demo {stamp}")).key
+
+    key = run(_with_db(prepare))
+    host = "localhost" if s.host in ("0.0.0.0", "::") else s.host
+    banner = "\n".join(
+        [
+            "",
+            f"  chargeops demo: {stations} simulated chargers on {s.database_url}",
+            f"  API        http://{host}:{s.http_port}/api/v1   (docs: http://{host}:{s.http_port}/docs)",
+            f"  OCPP       ws://{host}:{s.ocpp_port}/ocpp/{{station_id}}",
+            f"  API key    {key}",
+            f"  try        curl -H 'Authorization: Bearer {key}' http://{host}:{s.http_port}/api/v1/sessions",
+            "  Ctrl-C stops everything.",
+            "",
+        ]
+    )
+
+    async def fleet_after_banner(stop: asyncio.Event) -> None:
+        typer.echo(banner)
+        await run_fleet(fleet, stop)
+
+    run(_serve_until_stopped(Application(s), fleet_after_banner))
 
 
 # --- database ---------------------------------------------------------------------------
@@ -161,7 +256,7 @@ def station_add(
         )
 
     async def go(session: AsyncSession) -> bool:
-        _, created = await stations.register_station(session, station_id, password=password)
+        _, created = await stations_service.register_station(session, station_id, password=password)
         return created
 
     created = run(_with_db(go))

@@ -234,3 +234,57 @@ def test_port_in_use_is_reported_clearly(env: dict[str, str], served: Served) ->
     result = chargeops(env, "serve")
     assert result.returncode != 0
     assert "cannot listen" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_demo_shows_a_living_network_and_stops_cleanly(tmp_path: Path) -> None:
+    http_port, ocpp_port = free_port(), free_port()
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("CHARGEOPS_")},
+        "CHARGEOPS_HTTP_PORT": str(http_port),
+        "CHARGEOPS_OCPP_PORT": str(ocpp_port),
+    }
+    log = tmp_path / "demo.log"
+    proc = subprocess.Popen(
+        [*CHARGEOPS, "demo", "--stations", "4"],
+        env=env,
+        cwd=tmp_path,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        key = None
+        sessions: list[dict[str, object]] = []
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and not sessions:
+            time.sleep(1)
+            assert proc.poll() is None, log.read_text()
+            text = log.read_text()
+            if key is None and "API key" in text:
+                key = text.split("API key")[1].split()[0]
+            if key:
+                response = httpx.get(
+                    f"http://127.0.0.1:{http_port}/api/v1/sessions",
+                    headers={"Authorization": f"Bearer {key}"},
+                )
+                sessions = response.json()["items"]
+        assert sessions, "no charging session within 90 s"
+        assert f"http://localhost:{http_port}/api/v1" in log.read_text()
+        stations = httpx.get(
+            f"http://127.0.0.1:{http_port}/api/v1/stations",
+            headers={"Authorization": f"Bearer {key}"},
+        ).json()["items"]
+        assert len(stations) == 4 and all(s["online"] for s in stations)
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert (tmp_path / "var" / "chargeops.db").exists()  # the default database
+    assert "Traceback" not in log.read_text()
+
+
+def test_simulate_refuses_an_unknown_ocpp_version() -> None:
+    result = subprocess.run(
+        [*CHARGEOPS, "simulate", "--ocpp", "0.9"], capture_output=True, text=True, timeout=30
+    )
+    assert result.returncode != 0 and "--ocpp" in result.stderr

@@ -176,6 +176,13 @@ class ChargerHandlers:
                     summary=f"stop for unknown transaction {stop.transaction_ref}",
                 )
                 log.warning("StopTransaction for unknown transaction %s", stop.transaction_ref)
+            elif not outcome.duplicate:
+                log.info(
+                    "transaction %s stopped (%s): %s Wh",
+                    stop.transaction_ref,
+                    outcome.session.stop_reason,
+                    outcome.session.energy_wh,
+                )
             if stop.id_tag is None:
                 return c.TransactionStopped()
             return c.TransactionStopped(await users.authorize(w.session, stop.id_tag, at=now))

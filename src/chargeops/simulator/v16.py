@@ -1,0 +1,400 @@
+"""OCPP 1.6J wiring of the simulated station, on the ``ocpp`` package's charge point side.
+
+Translates the version-neutral :class:`~chargeops.simulator.station.CsmsLink` calls into
+1.6 messages, and 1.6 commands from the CSMS into :class:`Station` method calls. Handlers
+never await a call to the CSMS: the ``ocpp`` ChargePoint handles frames in its read loop,
+so a handler waiting for an answer would wait forever.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from ocpp.exceptions import OCPPError
+from ocpp.routing import after, on
+from ocpp.v16 import ChargePoint, call, call_result
+from ocpp.v16.enums import (
+    Action,
+    AuthorizationStatus,
+    AvailabilityStatus,
+    AvailabilityType,
+    ChargePointErrorCode,
+    ChargePointStatus,
+    ClearCacheStatus,
+    ConfigurationStatus,
+    DataTransferStatus,
+    Location,
+    Measurand,
+    MessageTrigger,
+    Reason,
+    RegistrationStatus,
+    RemoteStartStopStatus,
+    ResetStatus,
+    ResetType,
+    TriggerMessageStatus,
+    UnitOfMeasure,
+    UnlockStatus,
+)
+from ocpp.v16.enums import ReadingContext as V16ReadingContext
+
+from chargeops.simulator.meter import MeterSample, ReadingContext
+from chargeops.simulator.station import (
+    BootResult,
+    BootStatus,
+    CommandStatus,
+    ConnectorStatus,
+    CsmsCallError,
+    StartResult,
+    Station,
+    StationSpec,
+    StopReason,
+    TriggerKind,
+)
+
+SUBPROTOCOL = "ocpp1.6"
+
+_Handler = TypeVar("_Handler", bound=Callable[..., Any])
+
+_CONTEXTS = {
+    ReadingContext.PERIODIC: V16ReadingContext.sample_periodic,
+    ReadingContext.TRANSACTION_BEGIN: V16ReadingContext.transaction_begin,
+    ReadingContext.TRANSACTION_END: V16ReadingContext.transaction_end,
+    ReadingContext.TRIGGER: V16ReadingContext.trigger,
+}
+
+_TRIGGERS = {
+    MessageTrigger.boot_notification: TriggerKind.BOOT_NOTIFICATION,
+    MessageTrigger.heartbeat: TriggerKind.HEARTBEAT,
+    MessageTrigger.status_notification: TriggerKind.STATUS_NOTIFICATION,
+    MessageTrigger.meter_values: TriggerKind.METER_VALUES,
+}
+
+#: What every sample carries; announced in the configuration keys that describe it.
+MEASURANDS = ",".join(
+    (
+        Measurand.energy_active_import_register,
+        Measurand.power_active_import,
+        Measurand.current_import,
+        Measurand.voltage,
+        Measurand.soc,
+    )
+)
+
+#: Configuration keys the CSMS may change, with how to apply a valid value.
+_WRITABLE_KEYS: dict[str, Callable[[Station, float], None]] = {
+    "HeartbeatInterval": Station.set_heartbeat_interval,
+    "MeterValueSampleInterval": Station.set_meter_interval,
+}
+
+
+def _on(action: str) -> Callable[[_Handler], _Handler]:
+    """The ``ocpp`` package's ``@on``, typed so handlers keep their signatures."""
+    decorator: Callable[[_Handler], _Handler] = on(action)
+    return decorator
+
+
+def _after(action: str) -> Callable[[_Handler], _Handler]:
+    """The ``ocpp`` package's ``@after``: runs once the answer has been sent."""
+    decorator: Callable[[_Handler], _Handler] = after(action)
+    return decorator
+
+
+def format_timestamp(moment: datetime) -> str:
+    """OCPP timestamps: UTC with a ``Z``, millisecond precision."""
+    text = moment.astimezone(UTC).isoformat(timespec="milliseconds")
+    return text.replace("+00:00", "Z")
+
+
+def meter_value(sample: MeterSample) -> dict[str, Any]:
+    """A 1.6 MeterValue: the register as whole Wh, then power, current, voltage and SoC."""
+    context = _CONTEXTS[sample.context]
+
+    def value(text: str, measurand: str, unit: str, location: str) -> dict[str, str]:
+        return {
+            "value": text,
+            "context": context,
+            "measurand": measurand,
+            "location": location,
+            "unit": unit,
+        }
+
+    outlet = Location.outlet
+    sampled = [
+        value(
+            str(sample.energy_wh), Measurand.energy_active_import_register, UnitOfMeasure.wh, outlet
+        ),
+        value(f"{sample.power_w:.0f}", Measurand.power_active_import, UnitOfMeasure.w, outlet),
+        value(f"{sample.current_a:.1f}", Measurand.current_import, UnitOfMeasure.a, outlet),
+        value(f"{sample.voltage_v:.1f}", Measurand.voltage, UnitOfMeasure.v, outlet),
+    ]
+    if sample.soc_percent is not None:
+        sampled.append(
+            value(f"{sample.soc_percent:.0f}", Measurand.soc, UnitOfMeasure.percent, Location.ev)
+        )
+    return {"timestamp": format_timestamp(sample.timestamp), "sampledValue": sampled}
+
+
+class _FrameLogger(logging.LoggerAdapter[logging.Logger]):
+    """Tones down the ``ocpp`` package's logging to fit a fleet.
+
+    It logs every frame at INFO (DEBUG material at fleet scale), and an ERROR with a
+    traceback for each command the station has no handler for, although it has answered
+    it with a CALLERROR: a warning with the reason says enough, the traceback goes to DEBUG.
+    """
+
+    def info(self, msg: object, *args: object, **kwargs: Any) -> None:
+        self.debug(msg, *args, **kwargs)
+
+    def exception(self, msg: object, *args: object, **kwargs: Any) -> None:
+        self.warning(f"{msg}: %s", *args, sys.exception())
+        self.debug("traceback of the above", exc_info=True)
+
+
+_frame_logger = _FrameLogger(logging.getLogger("chargeops.simulator.frames"))
+
+
+class V16Link(ChargePoint):  # type: ignore[misc]  # the ocpp package is untyped
+    """One station's OCPP 1.6J connection: the station's :class:`CsmsLink` for 1.6."""
+
+    def __init__(
+        self, station: Station, connection: Any, response_timeout_s: float, validate: bool
+    ) -> None:
+        super().__init__(
+            station.station_id,
+            connection,
+            response_timeout=response_timeout_s,
+            logger=_frame_logger,
+        )
+        self._station = station
+        self._skip_validation = not validate
+
+    async def serve(self) -> None:
+        """Read and dispatch frames until the connection closes (then raise its error)."""
+        await self.start()
+
+    async def _call(self, payload: Any) -> Any:
+        """Send a CALL; a CALLERROR or invalid answer becomes a :class:`CsmsCallError`."""
+        try:
+            return await self.call(
+                payload, suppress=False, skip_schema_validation=self._skip_validation
+            )
+        except OCPPError as exc:
+            code = getattr(exc, "code", type(exc).__name__)
+            raise CsmsCallError(type(payload).__name__, code, str(exc.description)) from exc
+
+    # ------------------------------------------------------------ CsmsLink
+
+    async def boot(self, spec: StationSpec) -> BootResult:
+        """BootNotification with the station's identity."""
+        result = await self._call(
+            call.BootNotification(
+                charge_point_vendor=spec.vendor,
+                charge_point_model=spec.model,
+                charge_point_serial_number=spec.serial_number,
+                firmware_version=spec.firmware_version,
+                meter_type=spec.meter_type,
+                meter_serial_number=spec.meter_serial_number,
+            )
+        )
+        status = {
+            RegistrationStatus.accepted: BootStatus.ACCEPTED,
+            RegistrationStatus.pending: BootStatus.PENDING,
+        }.get(result.status, BootStatus.REJECTED)
+        return BootResult(status=status, interval_s=int(result.interval))
+
+    async def heartbeat(self) -> None:
+        """Heartbeat; the CSMS's time in the answer is not used."""
+        await self._call(call.Heartbeat())
+
+    async def status(self, connector_id: int, status: ConnectorStatus) -> None:
+        """StatusNotification; the simulator never faults, so the error code is NoError."""
+        await self._call(
+            call.StatusNotification(
+                connector_id=connector_id,
+                error_code=ChargePointErrorCode.no_error,
+                status=ChargePointStatus(status.value),
+                timestamp=format_timestamp(datetime.now(UTC)),
+            )
+        )
+
+    async def authorize(self, id_tag: str) -> bool:
+        """Authorize; only Accepted lets the session go on."""
+        result = await self._call(call.Authorize(id_tag=id_tag))
+        return bool(result.id_tag_info.get("status") == AuthorizationStatus.accepted)
+
+    async def start_transaction(
+        self, connector_id: int, id_tag: str, meter_start_wh: int, timestamp: datetime
+    ) -> StartResult:
+        """StartTransaction; 1.6 has the CSMS choose the transaction id."""
+        result = await self._call(
+            call.StartTransaction(
+                connector_id=connector_id,
+                id_tag=id_tag,
+                meter_start=meter_start_wh,
+                timestamp=format_timestamp(timestamp),
+            )
+        )
+        accepted = result.id_tag_info.get("status") == AuthorizationStatus.accepted
+        return StartResult(transaction_id=str(result.transaction_id), accepted=bool(accepted))
+
+    async def meter_values(
+        self, connector_id: int, transaction_id: str | None, sample: MeterSample
+    ) -> None:
+        """MeterValues with one MeterValue; the transaction id is left out between sessions."""
+        await self._call(
+            call.MeterValues(
+                connector_id=connector_id,
+                meter_value=[meter_value(sample)],
+                transaction_id=int(transaction_id) if transaction_id is not None else None,
+            )
+        )
+
+    async def stop_transaction(
+        self,
+        transaction_id: str,
+        id_tag: str,
+        meter_stop_wh: int,
+        timestamp: datetime,
+        reason: StopReason,
+        sample: MeterSample,
+    ) -> None:
+        """StopTransaction with the final reading as transaction data."""
+        await self._call(
+            call.StopTransaction(
+                meter_stop=meter_stop_wh,
+                timestamp=format_timestamp(timestamp),
+                transaction_id=int(transaction_id),
+                reason=Reason(reason.value),
+                id_tag=id_tag,
+                transaction_data=[meter_value(sample)],
+            )
+        )
+
+    # ------------------------------------------------------ CSMS commands
+
+    @_on(Action.remote_start_transaction)
+    def on_remote_start_transaction(
+        self, id_tag: str, connector_id: int | None = None, **_: Any
+    ) -> Any:
+        """Start without a local Authorize (AuthorizeRemoteTxRequests is false)."""
+        accepted = self._station.remote_start(id_tag, connector_id) is CommandStatus.ACCEPTED
+        return call_result.RemoteStartTransaction(
+            status=RemoteStartStopStatus.accepted if accepted else RemoteStartStopStatus.rejected
+        )
+
+    @_on(Action.remote_stop_transaction)
+    def on_remote_stop_transaction(self, transaction_id: int, **_: Any) -> Any:
+        """Stop a charging transaction with reason Remote."""
+        accepted = self._station.remote_stop(str(transaction_id)) is CommandStatus.ACCEPTED
+        return call_result.RemoteStopTransaction(
+            status=RemoteStartStopStatus.accepted if accepted else RemoteStartStopStatus.rejected
+        )
+
+    @_on(Action.reset)
+    def on_reset(self, type: str, **_: Any) -> Any:
+        """Always accepted; the reboot starts once the answer is out (see ``after_reset``)."""
+        self._station.reset(hard=type == ResetType.hard)
+        return call_result.Reset(status=ResetStatus.accepted)
+
+    @_after(Action.reset)
+    def after_reset(self, type: str, **_: Any) -> None:
+        """Stop transactions (reason Soft/HardReset), close, reconnect and boot again."""
+        hard = type == ResetType.hard
+        self._station.request_end(StopReason.HARD_RESET if hard else StopReason.SOFT_RESET)
+
+    @_on(Action.unlock_connector)
+    def on_unlock_connector(self, connector_id: int, **_: Any) -> Any:
+        """Unlocked (ending a running transaction first), or NotSupported for no such connector."""
+        status = self._station.unlock(connector_id)
+        return call_result.UnlockConnector(
+            status=UnlockStatus.unlocked
+            if status is CommandStatus.ACCEPTED
+            else UnlockStatus.not_supported
+        )
+
+    @_on(Action.change_availability)
+    def on_change_availability(self, connector_id: int, type: str, **_: Any) -> Any:
+        """Accepted, or Scheduled when a connector is busy and changes after its session."""
+        status = self._station.change_availability(
+            connector_id, operative=type == AvailabilityType.operative
+        )
+        return call_result.ChangeAvailability(
+            status={
+                CommandStatus.ACCEPTED: AvailabilityStatus.accepted,
+                CommandStatus.SCHEDULED: AvailabilityStatus.scheduled,
+            }.get(status, AvailabilityStatus.rejected)
+        )
+
+    def _configuration(self) -> dict[str, tuple[str, bool]]:
+        """The keys this simulator knows: (value, read-only)."""
+        station = self._station
+        return {
+            "HeartbeatInterval": (f"{station.heartbeat_interval_s:g}", False),
+            "MeterValueSampleInterval": (f"{station.meter_interval_s:g}", False),
+            "NumberOfConnectors": (str(len(station.connectors)), True),
+            "AuthorizeRemoteTxRequests": ("false", True),
+            "MeterValuesSampledData": (MEASURANDS, True),
+            "StopTxnSampledData": (MEASURANDS, True),
+            "SupportedFeatureProfiles": ("Core,RemoteTrigger", True),
+        }
+
+    @_on(Action.get_configuration)
+    def on_get_configuration(self, key: list[str] | None = None, **_: Any) -> Any:
+        """All known keys, or the requested ones with the unknown ones listed."""
+        known = self._configuration()
+        wanted = key if key else list(known)
+        return call_result.GetConfiguration(
+            configuration_key=[
+                {"key": name, "readonly": known[name][1], "value": known[name][0]}
+                for name in wanted
+                if name in known
+            ],
+            unknown_key=[name for name in wanted if name not in known] or None,
+        )
+
+    @_on(Action.change_configuration)
+    def on_change_configuration(self, key: str, value: str, **_: Any) -> Any:
+        """The intervals are writable (positive seconds); other known keys are read-only."""
+        apply = _WRITABLE_KEYS.get(key)
+        if apply is None:
+            status = (
+                ConfigurationStatus.rejected
+                if key in self._configuration()
+                else ConfigurationStatus.not_supported
+            )
+            return call_result.ChangeConfiguration(status=status)
+        try:
+            seconds = float(value)
+        except ValueError:
+            seconds = 0.0
+        if not seconds > 0:
+            return call_result.ChangeConfiguration(status=ConfigurationStatus.rejected)
+        apply(self._station, seconds)
+        return call_result.ChangeConfiguration(status=ConfigurationStatus.accepted)
+
+    @_on(Action.trigger_message)
+    def on_trigger_message(
+        self, requested_message: str, connector_id: int | None = None, **_: Any
+    ) -> Any:
+        """Boot, heartbeat, status and meter values can be triggered; the rest is NotImplemented."""
+        kind = _TRIGGERS.get(MessageTrigger(requested_message))
+        if kind is None:
+            return call_result.TriggerMessage(status=TriggerMessageStatus.not_implemented)
+        accepted = self._station.trigger(kind, connector_id) is CommandStatus.ACCEPTED
+        return call_result.TriggerMessage(
+            status=TriggerMessageStatus.accepted if accepted else TriggerMessageStatus.rejected
+        )
+
+    @_on(Action.clear_cache)
+    def on_clear_cache(self, **_: Any) -> Any:
+        """There is no authorization cache to clear, so clearing always succeeds."""
+        return call_result.ClearCache(status=ClearCacheStatus.accepted)
+
+    @_on(Action.data_transfer)
+    def on_data_transfer(self, vendor_id: str, **_: Any) -> Any:
+        """The simulator knows no vendor extensions."""
+        return call_result.DataTransfer(status=DataTransferStatus.unknown_vendor_id)
