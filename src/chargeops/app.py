@@ -92,7 +92,7 @@ class Application:
                 await stations.reset_presence(session)
                 await session.commit()
             self.writer = GroupCommitWriter(
-                self.sessions,
+                self.engine,
                 writers=s.writers,
                 max_batch=s.db_batch_max,
                 on_commit=self.bus.publish,

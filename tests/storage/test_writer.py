@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from chargeops import migrations
 from chargeops.bus import MemoryBus
@@ -19,13 +19,18 @@ from chargeops.storage.writer import GroupCommitWriter, Work, WriterClosed
 
 
 @pytest.fixture
-async def sessions(database_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
     engine = create_engine(database_url)
     await migrations.upgrade(engine)
     try:
-        yield session_factory(engine)
+        yield engine
     finally:
         await engine.dispose()
+
+
+@pytest.fixture
+def sessions(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return session_factory(engine)
 
 
 def add_station(station_id: str, *, fail: bool = False):  # type: ignore[no-untyped-def]
@@ -45,9 +50,10 @@ async def stored(sessions: async_sessionmaker[AsyncSession]) -> list[str]:
 
 
 async def test_results_arrive_after_the_data_is_committed(
+    engine: AsyncEngine,
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
-    writer = GroupCommitWriter(sessions)
+    writer = GroupCommitWriter(engine)
     writer.start()
 
     async def unit(work: Work) -> int:
@@ -66,10 +72,11 @@ async def test_results_arrive_after_the_data_is_committed(
 
 
 async def test_a_failing_unit_does_not_take_its_batch_down(
+    engine: AsyncEngine,
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
     published: list[DomainEvent] = []
-    writer = GroupCommitWriter(sessions, on_commit=published.extend, max_batch=64)
+    writer = GroupCommitWriter(engine, on_commit=published.extend, max_batch=64)
     writer.start()
     units = [add_station(f"S{i:02d}", fail=(i == 5)) for i in range(12)]
     results = await asyncio.gather(*(writer.submit(u) for u in units), return_exceptions=True)
@@ -84,9 +91,10 @@ async def test_a_failing_unit_does_not_take_its_batch_down(
 
 
 async def test_duplicate_key_fails_only_the_duplicate(
+    engine: AsyncEngine,
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
-    writer = GroupCommitWriter(sessions)
+    writer = GroupCommitWriter(engine)
     writer.start()
     results = await asyncio.gather(
         writer.submit(add_station("A")),
@@ -101,9 +109,10 @@ async def test_duplicate_key_fails_only_the_duplicate(
 
 
 async def test_stop_finishes_what_was_submitted_then_refuses_more(
+    engine: AsyncEngine,
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
-    writer = GroupCommitWriter(sessions)
+    writer = GroupCommitWriter(engine)
     writer.start()
     pending = [asyncio.create_task(writer.submit(add_station(f"S{i}"))) for i in range(20)]
     await asyncio.sleep(0)
@@ -115,6 +124,7 @@ async def test_stop_finishes_what_was_submitted_then_refuses_more(
 
 
 async def test_events_reach_bus_subscribers_after_commit(
+    engine: AsyncEngine,
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
     bus = MemoryBus()
@@ -124,7 +134,7 @@ async def test_events_reach_bus_subscribers_after_commit(
         seen.append((event.station_id, await stored(sessions)))
 
     bus.subscribe(StationDisconnected, on_disconnect)
-    writer = GroupCommitWriter(sessions, on_commit=bus.publish)
+    writer = GroupCommitWriter(engine, on_commit=bus.publish)
     writer.start()
     await writer.submit(add_station("X"))
     await writer.stop()

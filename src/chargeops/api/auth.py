@@ -50,7 +50,9 @@ async def require_api_key(
         return key_id
     sessions: async_sessionmaker[AsyncSession] = request.app.state.sessions
     async with sessions() as session:
-        row = await users.verify_api_key(session, key)
+        # a cache miss happens at most every CACHE_SECONDS per key: cheap to record use
+        row = await users.verify_and_touch_api_key(session, key)
+        await session.commit()
     if row is None:
         raise Unauthorized("this API key is not valid")
     cache.put(digest, row.id)

@@ -216,4 +216,5 @@ class StationContext:
     station_id: str
     ocpp_version: str
     registration: RegistrationStatus = RegistrationStatus.ACCEPTED
-    extras: dict[str, Any] = field(default_factory=dict)
+    # open transactions seen on this connection: charger's id -> our session id
+    sessions: dict[str, int] = field(default_factory=dict)

@@ -60,12 +60,7 @@ class ChargerHandlers:
                 )
                 return c.Acknowledged()
             case c.MeterReport():
-                meter = request
-                await self._writer.submit(
-                    lambda w: sessions.record_meter_report(
-                        w, sid, meter.connector_id, meter.transaction_ref, meter.samples
-                    )
-                )
+                await self._meter_values(ctx, request)
                 return c.Acknowledged()
             case c.AuthorizeRequest():
                 return await self._authorize(ctx, request.id_tag, now)
@@ -88,6 +83,25 @@ class ChargerHandlers:
                 )
                 return c.Acknowledged()
         raise TypeError(f"no handler for {type(request).__name__}")
+
+    async def _meter_values(self, ctx: c.StationContext, meter: c.MeterReport) -> None:
+        # The session a transaction id belongs to is remembered per connection: the
+        # commonest message then costs no query before its samples are written.
+        ref = meter.transaction_ref
+        known = ctx.sessions.get(ref) if ref is not None else None
+
+        async def unit(w: Work) -> int | None:
+            session_id = known
+            if session_id is None and ref is not None:
+                session_id = await sessions.resolve_session(w.session, ctx.station_id, ref)
+            sessions.record_meter_report(
+                w, ctx.station_id, meter.connector_id, session_id, meter.samples
+            )
+            return session_id
+
+        session_id = await self._writer.submit(unit)
+        if ref is not None and session_id is not None:
+            ctx.sessions[ref] = session_id
 
     async def _boot(
         self, ctx: c.StationContext, identity: c.StationIdentity, now: datetime
@@ -139,7 +153,7 @@ class ChargerHandlers:
     async def _start(
         self, ctx: c.StationContext, start: c.TransactionStart, now: datetime
     ) -> c.TransactionStarted:
-        async def unit(w: Work) -> c.TransactionStarted:
+        async def unit(w: Work) -> tuple[int, c.TransactionStarted]:
             # A transaction started offline is judged by the token's state at its start.
             auth = self._check(
                 ctx, await users.authorize(w.session, start.id_tag, at=start.timestamp)
@@ -148,9 +162,12 @@ class ChargerHandlers:
                 w, ctx.station_id, ctx.ocpp_version, start, auth, at=now
             )
             assert row.transaction_id is not None
-            return c.TransactionStarted(row.transaction_id, auth)
+            return row.id, c.TransactionStarted(row.transaction_id, auth)
 
-        answer = await self._writer.submit(unit)
+        session_id, answer = await self._writer.submit(unit)
+        if len(ctx.sessions) > 64:  # stops that never came; forget rather than grow
+            ctx.sessions.clear()
+        ctx.sessions[answer.transaction_ref] = session_id
         log.info(
             "transaction %s started on connector %d for %s: %s",
             answer.transaction_ref,
@@ -187,7 +204,9 @@ class ChargerHandlers:
                 return c.TransactionStopped()
             return c.TransactionStopped(await users.authorize(w.session, stop.id_tag, at=now))
 
-        return await self._writer.submit(unit)
+        answer = await self._writer.submit(unit)
+        ctx.sessions.pop(stop.transaction_ref, None)
+        return answer
 
     async def _data_transfer(
         self, ctx: c.StationContext, request: c.DataTransferRequest, now: datetime

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import weakref
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -87,7 +88,10 @@ class Gateway:
         self._handlers = handlers
         self._writer = writer
         self.presence: Presence[StationConnection] = Presence()
-        self._decisions: dict[int, Decision] = {}
+        # set by the handshake, read by the connection handler; gone with the connection
+        self._decisions: weakref.WeakKeyDictionary[ServerConnection, Decision] = (
+            weakref.WeakKeyDictionary()
+        )
         self._server: Server | None = None
         self._flusher: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[None]] = set()
@@ -148,7 +152,7 @@ class Gateway:
             if decision.status == HTTPStatus.UNAUTHORIZED:
                 response.headers["WWW-Authenticate"] = 'Basic realm="chargeops", charset="UTF-8"'
             return response
-        self._decisions[id(connection)] = decision
+        self._decisions[connection] = decision
         return None
 
     def _select_subprotocol(
@@ -160,7 +164,7 @@ class Gateway:
         if not offered:
             # Some older 1.6 chargers offer nothing; OCPP-J 1.6 is what they speak.
             return None
-        self._decisions.pop(id(connection), None)
+        self._decisions.pop(connection, None)
         raise NegotiationError(
             f"none of the offered OCPP versions ({', '.join(offered)}) is supported; "
             f"chargeops speaks {', '.join(SUPPORTED)}"
@@ -169,7 +173,7 @@ class Gateway:
     # --- a connection ---------------------------------------------------------------
 
     async def _serve_connection(self, ws: ServerConnection) -> None:
-        decision = self._decisions.pop(id(ws), Decision(True))
+        decision = self._decisions.pop(ws, Decision(True))
         station_id = station_id_from_path(ws.request.path if ws.request else "") or "?"
         station_var.set(station_id)
         adapter = SUPPORTED.get(ws.subprotocol or v16.SUBPROTOCOL, v16.V16Adapter)()
@@ -248,7 +252,9 @@ class Gateway:
                 if conn.worker is None or conn.worker.done():
                     conn.worker = asyncio.create_task(self._work(conn))
             case proto.Refused(unique_id, action, code, description):
-                OCPP_MESSAGES.labels(action or "?", "refused").inc()
+                # label only actions we know: chargers must not grow our metrics at will
+                known = action if action in conn.session.adapter.actions else "unknown"
+                OCPP_MESSAGES.labels(known, "refused").inc()
                 log.warning(
                     "refused %s frame %s: %s %s", action or "a", unique_id or "", code, description
                 )

@@ -27,6 +27,7 @@ class Adapter(Protocol):
     """Translation between one OCPP version's payloads and the neutral vocabulary."""
 
     version: str
+    actions: frozenset[str]  # the requests a charger may send in this version
 
     def decode(self, action: str, payload: dict[str, Any]) -> ChargerRequest:
         """Validate and translate a CALL's payload; raise CallError if it is not right."""
@@ -51,7 +52,8 @@ class Request:
 
 @dataclass(frozen=True, slots=True)
 class Refused:
-    """A frame we could not accept. If ``unique_id`` is set a CALLERROR was queued."""
+    """A frame we could not accept. A CALLERROR was queued when the unique id could be
+    read, except for a repeat of a CALL still being handled (answered once, later)."""
 
     unique_id: str | None
     action: str | None

@@ -250,6 +250,7 @@ class V16Adapter:
     """The OCPP 1.6J adapter for :class:`chargeops.protocol.session.ChargerSession`."""
 
     version = VERSION
+    actions = ACTIONS
 
     def decode(self, action: str, payload: dict[str, Any]) -> c.ChargerRequest:
         decoder = _DECODERS.get(action)

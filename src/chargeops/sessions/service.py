@@ -23,7 +23,6 @@ from chargeops.core.charging import (
 )
 from chargeops.core.errors import NotFound
 from chargeops.sessions.models import ChargingSession, MeterValue
-from chargeops.storage.upsert import insert_ignore
 from chargeops.storage.writer import Work
 
 log = logging.getLogger(__name__)
@@ -137,7 +136,7 @@ async def stop_transaction(
     row.stop_id_tag = stop.id_tag
     row.updated_at = at
     if stop.samples:
-        await record_samples(work, station_id, row.connector_id, row.id, stop.samples)
+        record_samples(work, station_id, row.connector_id, row.id, stop.samples)
     work.emit(
         events.TransactionEnded(
             station_id, stop.timestamp, row.id, row.connector_id, row.energy_wh, row.stop_reason
@@ -147,22 +146,25 @@ async def stop_transaction(
 
 
 async def resolve_session(
-    session: AsyncSession, station_id: str, connector_id: int, transaction_ref: str | None
+    session: AsyncSession, station_id: str, transaction_ref: str | None
 ) -> int | None:
     if transaction_ref is None:
         return None
-    row = await find_by_transaction(session, station_id, transaction_ref)
-    return None if row is None else row.id
+    stmt = select(ChargingSession.id).where(
+        ChargingSession.station_id == station_id,
+        ChargingSession.transaction_id == transaction_ref,
+    )
+    return (await session.execute(stmt)).scalar_one_or_none()
 
 
-async def record_samples(
+def record_samples(
     work: Work,
     station_id: str,
     connector_id: int,
     session_id: int | None,
     samples: Sequence[MeterSample],
-) -> int:
-    """Store samples once each; returns how many were new."""
+) -> None:
+    """Store samples once each (written with the rest of the batch at commit)."""
     rows = [
         {
             "station_id": station_id,
@@ -181,23 +183,25 @@ async def record_samples(
         }
         for s in samples
     ]
-    return await insert_ignore(work.session, MeterValue, rows)
+    work.append(MeterValue, rows)
 
 
-async def record_meter_report(
+def record_meter_report(
     work: Work,
     station_id: str,
     connector_id: int,
-    transaction_ref: str | None,
+    session_id: int | None,
     samples: Sequence[MeterSample],
-) -> int:
-    session_id = await resolve_session(work.session, station_id, connector_id, transaction_ref)
-    new = await record_samples(work, station_id, connector_id, session_id, samples)
-    if new and samples:
-        work.emit(
-            events.MeterSampled(station_id, samples[-1].timestamp, connector_id, session_id, new)
+) -> None:
+    """Store a MeterValues report; ``session_id`` from :func:`resolve_session`."""
+    if not samples:
+        return
+    record_samples(work, station_id, connector_id, session_id, samples)
+    work.emit(
+        events.MeterSampled(
+            station_id, samples[-1].timestamp, connector_id, session_id, len(samples)
         )
-    return new
+    )
 
 
 # --- reads for the API ------------------------------------------------------------------

@@ -22,10 +22,21 @@ async def insert_ignore(
         return 0
     dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
     table: Any = model.__table__
-    stmt: Any
-    if dialect == "postgresql":
-        stmt = postgresql.insert(table).values(list(rows)).on_conflict_do_nothing()
-    else:
-        stmt = sqlite.insert(table).values(list(rows)).on_conflict_do_nothing()
-    result = await session.execute(stmt)
-    return max(int(getattr(result, "rowcount", 0) or 0), 0)
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    # One constant statement, executed with many parameter sets: SQLAlchemy compiles it
+    # once and batches the rows ("insertmanyvalues"); RETURNING yields only new rows.
+    stmt = insert(table).on_conflict_do_nothing().returning(table.primary_key.columns[0])
+    result = await session.execute(stmt, list(rows))
+    return len(result.all())
+
+
+async def insert_ignore_many(
+    session: AsyncSession, model: type[Base], rows: Sequence[dict[str, Any]]
+) -> None:
+    """Like :func:`insert_ignore` without counting: the cheapest way to store many rows."""
+    if not rows:
+        return
+    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    table: Any = model.__table__
+    await session.execute(insert(table).on_conflict_do_nothing(), list(rows))

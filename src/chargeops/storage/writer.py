@@ -16,9 +16,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from chargeops.core.events import DomainEvent
+from chargeops.storage.base import Base
+from chargeops.storage.upsert import insert_ignore_many
 
 log = logging.getLogger(__name__)
 
@@ -31,9 +33,19 @@ class Work:
 
     session: AsyncSession
     events: list[DomainEvent] = field(default_factory=list)
+    # rows to insert at commit, shared by every unit of the batch
+    appends: dict[type[Base], list[dict[str, Any]]] = field(default_factory=dict)
 
     def emit(self, event: DomainEvent) -> None:
         self.events.append(event)
+
+    def append(self, model: type[Base], rows: list[dict[str, Any]]) -> None:
+        """Insert ``rows`` (skipping any already stored) just before the commit.
+
+        Rows that many messages carry, like meter samples, then cost one statement per
+        batch instead of one per message. Later units of the batch do not read them.
+        """
+        self.appends.setdefault(model, []).extend(rows)
 
 
 UnitFn = Callable[[Work], Awaitable[T]]
@@ -52,22 +64,24 @@ class WriterClosed(RuntimeError):
 
 
 class GroupCommitWriter:
-    """Runs submitted units in batched transactions on ``writers`` concurrent sessions.
+    """Runs submitted units in batched transactions on ``writers`` concurrent connections.
 
-    SQLite has one writer at a time anyway, so one is right there; PostgreSQL gains from a
-    few. ``on_commit`` receives the events of every committed unit, in order.
+    Each writer keeps one connection open for its life: a pooled connection would cost a
+    checkout and a reset round trip per batch. SQLite has one writer at a time anyway, so
+    one is right there; PostgreSQL gains from a few. ``on_commit`` receives the events of
+    every committed unit, in order.
     """
 
     def __init__(
         self,
-        sessions: async_sessionmaker[AsyncSession],
+        engine: AsyncEngine,
         *,
         writers: int = 1,
         max_batch: int = 256,
         on_commit: Callable[[list[DomainEvent]], None] | None = None,
         observe_commit: Callable[[float, int], None] | None = None,
     ) -> None:
-        self._sessions = sessions
+        self._engine = engine
         self._queue: asyncio.Queue[_Unit[Any] | None] = asyncio.Queue()
         self._writers = writers
         self._max_batch = max_batch
@@ -102,63 +116,83 @@ class GroupCommitWriter:
         return self._queue.qsize()
 
     async def _run(self) -> None:
+        connection: AsyncConnection | None = None
         stopping = False
-        while not stopping:
-            first = await self._queue.get()
-            if first is None:
-                return
-            batch: list[_Unit[Any]] = [first]
-            while len(batch) < self._max_batch and not self._queue.empty():
-                item = self._queue.get_nowait()
-                if item is None:
-                    stopping = True
-                    break
-                batch.append(item)
-            try:
-                await self._commit_batch(batch)
-            except Exception as exc:  # the database itself failed: fail the batch
-                log.exception("database write failed")
-                for unit in batch:
-                    if not unit.future.done():
-                        unit.future.set_exception(exc)
+        try:
+            while not stopping:
+                first = await self._queue.get()
+                if first is None:
+                    return
+                batch: list[_Unit[Any]] = [first]
+                while len(batch) < self._max_batch and not self._queue.empty():
+                    item = self._queue.get_nowait()
+                    if item is None:
+                        stopping = True
+                        break
+                    batch.append(item)
+                try:
+                    if connection is None or connection.invalidated or connection.closed:
+                        connection = await self._engine.connect()
+                    await self._commit_batch(connection, batch)
+                except Exception as exc:  # the database itself failed: fail the batch
+                    log.exception("database write failed")
+                    for unit in batch:
+                        if not unit.future.done():
+                            unit.future.set_exception(exc)
+                    if connection is not None:
+                        await _discard(connection)
+                        connection = None
+        finally:
+            if connection is not None:
+                await _discard(connection)
 
-    async def _commit_batch(self, batch: list[_Unit[Any]]) -> None:
+    def _session(self, connection: AsyncConnection) -> AsyncSession:
+        return AsyncSession(bind=connection, expire_on_commit=False, autoflush=False)
+
+    async def _commit_batch(self, connection: AsyncConnection, batch: list[_Unit[Any]]) -> None:
         # A unit whose caller went away (socket closed) still runs: the charger sent the
         # data, and storing it is idempotent if the charger sends it again.
-        pending = batch
         started = time.perf_counter()
-        if len(pending) > 1:
+        if len(batch) > 1:
+            session = self._session(connection)
             try:
-                async with self._sessions() as session:
-                    for unit in pending:
-                        work = Work(session)
-                        unit.result = await unit.fn(work)
-                        unit.events = work.events
-                        # later units of the batch must see this one's rows
-                        await session.flush()
-                    await session.commit()
-            except Exception:
-                log.debug("batch of %d failed; retrying one by one", len(pending), exc_info=True)
-            else:
-                self._settle(pending, started)
-                return
-        for unit in pending:
-            await self._commit_one(unit)
-        self._observe(started, len(pending))
-
-    async def _commit_one(self, unit: _Unit[Any]) -> None:
-        started = time.perf_counter()
-        try:
-            async with self._sessions() as session:
-                work = Work(session)
-                unit.result = await unit.fn(work)
-                unit.events = work.events
+                appends: dict[type[Base], list[dict[str, Any]]] = {}
+                for unit in batch:
+                    work = Work(session, appends=appends)
+                    unit.result = await unit.fn(work)
+                    unit.events = work.events
+                    # later units of the batch must see this one's rows
+                    await session.flush()
+                await _write_appends(session, appends)
                 await session.commit()
+            except Exception:
+                log.debug("batch of %d failed; retrying one by one", len(batch), exc_info=True)
+                await session.rollback()
+            else:
+                self._settle(batch, started)
+                return
+            finally:
+                await session.close()
+        for unit in batch:
+            await self._commit_one(connection, unit)
+        self._observe(started, len(batch))
+
+    async def _commit_one(self, connection: AsyncConnection, unit: _Unit[Any]) -> None:
+        session = self._session(connection)
+        try:
+            work = Work(session)
+            unit.result = await unit.fn(work)
+            unit.events = work.events
+            await _write_appends(session, work.appends)
+            await session.commit()
         except Exception as exc:
+            await session.rollback()
             if not unit.future.done():
                 unit.future.set_exception(exc)
             return
-        self._settle([unit], started, observe=False)
+        finally:
+            await session.close()
+        self._settle([unit], 0.0, observe=False)
 
     def _settle(self, units: list[_Unit[Any]], started: float, *, observe: bool = True) -> None:
         if observe:
@@ -173,3 +207,17 @@ class GroupCommitWriter:
     def _observe(self, started: float, size: int) -> None:
         if self._observe_commit is not None:
             self._observe_commit(time.perf_counter() - started, size)
+
+
+async def _discard(connection: AsyncConnection) -> None:
+    try:
+        await connection.close()
+    except Exception:
+        log.debug("closing a broken writer connection failed", exc_info=True)
+
+
+async def _write_appends(
+    session: AsyncSession, appends: dict[type[Base], list[dict[str, Any]]]
+) -> None:
+    for model, rows in appends.items():
+        await insert_ignore_many(session, model, rows)
