@@ -20,14 +20,15 @@ async def insert_ignore(
     """
     if not rows:
         return 0
-    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+    dialect = session.sync_session.get_bind().dialect.name
     table: Any = model.__table__
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     # One constant statement, executed with many parameter sets: SQLAlchemy compiles it
     # once and batches the rows ("insertmanyvalues"); RETURNING yields only new rows.
     stmt = insert(table).on_conflict_do_nothing().returning(table.primary_key.columns[0])
-    result = await session.execute(stmt, list(rows))
-    return len(result.all())
+    params = list(rows)
+    # consumed inside the sync session: works the same on every writer connection
+    return await session.run_sync(lambda sync: len(sync.execute(stmt, params).all()))
 
 
 async def insert_ignore_many(
@@ -36,7 +37,7 @@ async def insert_ignore_many(
     """Like :func:`insert_ignore` without counting: the cheapest way to store many rows."""
     if not rows:
         return
-    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+    dialect = session.sync_session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     table: Any = model.__table__
     await session.execute(insert(table).on_conflict_do_nothing(), list(rows))

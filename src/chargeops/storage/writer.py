@@ -16,10 +16,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from chargeops.core.events import DomainEvent
 from chargeops.storage.base import Base
+from chargeops.storage.engine import WriterConnection, open_writer_connection
 from chargeops.storage.upsert import insert_ignore_many
 
 log = logging.getLogger(__name__)
@@ -66,8 +67,9 @@ class WriterClosed(RuntimeError):
 class GroupCommitWriter:
     """Runs submitted units in batched transactions on ``writers`` concurrent connections.
 
-    Each writer keeps one connection open for its life: a pooled connection would cost a
-    checkout and a reset round trip per batch. SQLite has one writer at a time anyway, so
+    Each writer keeps one connection open for its life (see
+    :func:`~chargeops.storage.engine.open_writer_connection`): a pooled connection would
+    cost a checkout and a reset round trip per batch. SQLite has one writer at a time anyway, so
     one is right there; PostgreSQL gains from a few. ``on_commit`` receives the events of
     every committed unit, in order.
     """
@@ -116,7 +118,7 @@ class GroupCommitWriter:
         return self._queue.qsize()
 
     async def _run(self) -> None:
-        connection: AsyncConnection | None = None
+        connection: WriterConnection | None = None
         stopping = False
         try:
             while not stopping:
@@ -131,8 +133,8 @@ class GroupCommitWriter:
                         break
                     batch.append(item)
                 try:
-                    if connection is None or connection.invalidated or connection.closed:
-                        connection = await self._engine.connect()
+                    if connection is None or not connection.usable:
+                        connection = await open_writer_connection(self._engine)
                     await self._commit_batch(connection, batch)
                 except Exception as exc:  # the database itself failed: fail the batch
                     log.exception("database write failed")
@@ -146,15 +148,12 @@ class GroupCommitWriter:
             if connection is not None:
                 await _discard(connection)
 
-    def _session(self, connection: AsyncConnection) -> AsyncSession:
-        return AsyncSession(bind=connection, expire_on_commit=False, autoflush=False)
-
-    async def _commit_batch(self, connection: AsyncConnection, batch: list[_Unit[Any]]) -> None:
+    async def _commit_batch(self, connection: WriterConnection, batch: list[_Unit[Any]]) -> None:
         # A unit whose caller went away (socket closed) still runs: the charger sent the
         # data, and storing it is idempotent if the charger sends it again.
         started = time.perf_counter()
         if len(batch) > 1:
-            session = self._session(connection)
+            session = connection.session()
             try:
                 appends: dict[type[Base], list[dict[str, Any]]] = {}
                 for unit in batch:
@@ -177,8 +176,8 @@ class GroupCommitWriter:
             await self._commit_one(connection, unit)
         self._observe(started, len(batch))
 
-    async def _commit_one(self, connection: AsyncConnection, unit: _Unit[Any]) -> None:
-        session = self._session(connection)
+    async def _commit_one(self, connection: WriterConnection, unit: _Unit[Any]) -> None:
+        session = connection.session()
         try:
             work = Work(session)
             unit.result = await unit.fn(work)
@@ -209,7 +208,7 @@ class GroupCommitWriter:
             self._observe_commit(time.perf_counter() - started, size)
 
 
-async def _discard(connection: AsyncConnection) -> None:
+async def _discard(connection: WriterConnection) -> None:
     try:
         await connection.close()
     except Exception:
