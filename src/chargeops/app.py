@@ -26,7 +26,12 @@ from chargeops.gateway.admission import Admission
 from chargeops.gateway.handlers import ChargerHandlers
 from chargeops.gateway.server import Gateway, GatewayConfig
 from chargeops.stations import service as stations
-from chargeops.storage.engine import create_engine, session_factory
+from chargeops.storage.engine import (
+    WriterConnection,
+    create_engine,
+    hot_path_sessions,
+    session_factory,
+)
 from chargeops.storage.writer import GroupCommitWriter
 
 log = logging.getLogger(__name__)
@@ -82,6 +87,7 @@ class Application:
         self.gateway: Gateway | None = None
         self._http: _EmbeddedHttpServer | None = None
         self._http_task: asyncio.Task[None] | None = None
+        self._hot_connection: WriterConnection | None = None
 
     async def start(self) -> None:
         s = self.settings
@@ -99,6 +105,7 @@ class Application:
                 observe_commit=observe_commit,
             )
             self.writer.start()
+            hot_reads, self._hot_connection = await hot_path_sessions(self.engine, self.sessions)
             handlers = ChargerHandlers(self.writer, heartbeat_interval_s=s.heartbeat_interval)
             self.gateway = Gateway(
                 GatewayConfig(
@@ -107,7 +114,7 @@ class Application:
                     ping_interval_s=s.ws_ping_interval or None,
                     call_timeout_s=s.call_timeout,
                 ),
-                Admission(self.sessions, s.unknown_stations),
+                Admission(hot_reads, s.unknown_stations),
                 handlers,
                 self.writer,
             )
@@ -153,6 +160,9 @@ class Application:
         if self.writer is not None:
             await self.writer.stop()
         await self.bus.drain()
+        if self._hot_connection is not None:
+            await self._hot_connection.close()
+            self._hot_connection = None
         if self.engine is not None:
             await self.engine.dispose()
         self.gateway = self.writer = self._http = self._http_task = None

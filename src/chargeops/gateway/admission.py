@@ -14,10 +14,11 @@ import binascii
 import enum
 import hashlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from http import HTTPStatus
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from chargeops.core.errors import InvalidInput
 from chargeops.stations import service as stations
@@ -62,9 +63,7 @@ def parse_basic(header: str | None) -> tuple[str, str] | None:
 
 
 class Admission:
-    def __init__(
-        self, sessions: async_sessionmaker[AsyncSession], unknown: UnknownStations
-    ) -> None:
+    def __init__(self, sessions: Callable[[], AsyncSession], unknown: UnknownStations) -> None:
         self._sessions = sessions
         self._unknown = unknown
         self._verified: dict[str, tuple[str, bytes]] = {}  # id -> (stored hash, digest)

@@ -135,7 +135,7 @@ class ChargerHandlers:
     ) -> c.Authorization:
         async def unit(w: Work) -> c.Authorization:
             auth = self._check(ctx, await users.authorize(w.session, id_tag, at=now))
-            await stations.record_event(
+            stations.record_event(
                 w,
                 ctx.station_id,
                 "Authorize",
@@ -184,7 +184,7 @@ class ChargerHandlers:
             outcome = await sessions.stop_transaction(w, ctx.station_id, stop, at=now)
             if outcome.session is None:
                 # Never lose what a charger reports: keep it where an operator can find it.
-                await stations.record_event(
+                stations.record_event(
                     w,
                     ctx.station_id,
                     "UnknownTransactionStop",
@@ -216,8 +216,9 @@ class ChargerHandlers:
             "message_id": request.message_id,
             "data": request.data,
         }
-        await self._writer.submit(
-            lambda w: stations.record_event(
+
+        async def unit(w: Work) -> None:
+            stations.record_event(
                 w,
                 ctx.station_id,
                 "DataTransfer",
@@ -225,6 +226,7 @@ class ChargerHandlers:
                 at=now,
                 summary=f"data transfer from {request.vendor_id}",
             )
-        )
+
+        await self._writer.submit(unit)
         # Stored for operators; no vendor extension is installed to act on it.
         return c.DataTransferAnswer(c.DataTransferStatus.UNKNOWN_VENDOR_ID)

@@ -21,7 +21,7 @@ from chargeops.core.clock import utcnow
 from chargeops.core.errors import InvalidInput, NotFound
 from chargeops.stations.models import Connector, ConnectorStatusChange, Station, StationEvent
 from chargeops.stations.passwords import hash_password
-from chargeops.storage.upsert import insert_ignore
+from chargeops.storage.upsert import upsert_newer
 from chargeops.storage.writer import Work
 
 # OCPP identities go in a URL path; keep them to what survives everywhere unescaped.
@@ -84,18 +84,30 @@ async def mark_connected(
 ) -> str:
     """Record a new connection; creates the station if the gateway admits unknown ones.
     Returns the station's registration (accepted or pending)."""
-    station = await work.session.get(Station, station_id)
-    if station is None:
+    stmt = (
+        update(Station)
+        .where(Station.id == station_id)
+        .values(online=True, ocpp_version=ocpp_version, connected_at=at, last_seen_at=at)
+        .returning(Station.registration)
+    )
+    registration = (await work.session.execute(stmt)).scalar_one_or_none()
+    if registration is None:
         if auto_register is None:
             raise NotFound(f"station {station_id} is not registered")
-        station = Station(id=station_id, registration=auto_register, created_at=at)
-        work.session.add(station)
-    station.online = True
-    station.ocpp_version = ocpp_version
-    station.connected_at = at
-    station.last_seen_at = at
+        work.session.add(
+            Station(
+                id=station_id,
+                registration=auto_register,
+                online=True,
+                ocpp_version=ocpp_version,
+                connected_at=at,
+                last_seen_at=at,
+                created_at=at,
+            )
+        )
+        registration = auto_register
     work.emit(events.StationConnected(station_id, at, ocpp_version))
-    return station.registration
+    return registration
 
 
 async def mark_disconnected(work: Work, station_id: str, *, at: datetime) -> None:
@@ -126,29 +138,20 @@ async def record_last_seen(session: AsyncSession, seen: Mapping[str, datetime]) 
 async def record_boot(
     work: Work, station_id: str, identity: StationIdentity, *, at: datetime
 ) -> RegistrationStatus:
-    station = await work.session.get(Station, station_id)
-    if station is None:
-        raise NotFound(f"station {station_id} is not registered")
-    for name in (
-        "vendor",
-        "model",
-        "serial_number",
-        "charge_box_serial_number",
-        "firmware_version",
-        "iccid",
-        "imsi",
-        "meter_type",
-        "meter_serial_number",
-    ):
-        setattr(station, name, getattr(identity, name))
-    station.last_boot_at = at
-    station.last_seen_at = at
-    registration = (
-        RegistrationStatus.ACCEPTED
-        if station.registration == "accepted"
-        else RegistrationStatus.PENDING
+    fields = {name: getattr(identity, name) for name in _IDENTITY_COLUMNS}
+    stmt = (
+        update(Station)
+        .where(Station.id == station_id)
+        .values(**fields, last_boot_at=at, last_seen_at=at)
+        .returning(Station.registration)
     )
-    await record_event(
+    stored = (await work.session.execute(stmt)).scalar_one_or_none()
+    if stored is None:
+        raise NotFound(f"station {station_id} is not registered")
+    registration = (
+        RegistrationStatus.ACCEPTED if stored == "accepted" else RegistrationStatus.PENDING
+    )
+    record_event(
         work,
         station_id,
         "BootNotification",
@@ -169,6 +172,19 @@ async def record_boot(
     return registration
 
 
+_IDENTITY_COLUMNS = (
+    "vendor",
+    "model",
+    "serial_number",
+    "charge_box_serial_number",
+    "firmware_version",
+    "iccid",
+    "imsi",
+    "meter_type",
+    "meter_serial_number",
+)
+
+
 def _identity_dict(identity: StationIdentity) -> dict[str, Any]:
     return {name: getattr(identity, name) for name in identity.__slots__}
 
@@ -186,50 +202,46 @@ async def record_status(
     so a report replayed from a charger's offline queue does not overwrite a newer one."""
     at = report.timestamp or received_at
     error_code = report.error_code or "NoError"
-    inserted = await insert_ignore(
-        work.session,
+    state = {
+        "status": report.status,
+        "error_code": error_code,
+        "info": report.info,
+        "vendor_id": report.vendor_id,
+        "vendor_error_code": report.vendor_error_code,
+    }
+    work.append(
         ConnectorStatusChange,
         [
             {
                 "station_id": station_id,
                 "connector_id": report.connector_id,
-                "status": report.status,
-                "error_code": error_code,
-                "info": report.info,
-                "vendor_id": report.vendor_id,
-                "vendor_error_code": report.vendor_error_code,
+                **state,
                 "timestamp": at,
                 "received_at": received_at,
             }
         ],
     )
-    connector = await work.session.get(Connector, (station_id, report.connector_id))
-    if connector is None:
-        connector = Connector(station_id=station_id, connector_id=report.connector_id)
-        work.session.add(connector)
-    elif connector.updated_at > at:
-        return
-    connector.status = report.status
-    connector.error_code = error_code
-    connector.info = report.info
-    connector.vendor_id = report.vendor_id
-    connector.vendor_error_code = report.vendor_error_code
-    connector.updated_at = at
-    if inserted:
-        work.emit(
-            events.ConnectorStatusChanged(
-                station_id,
-                at,
-                report.connector_id,
-                report.status,
-                error_code,
-                report.info,
-                report.vendor_error_code,
-            )
+    await upsert_newer(
+        work.session,
+        Connector,
+        {"station_id": station_id, "connector_id": report.connector_id, **state, "updated_at": at},
+        key=("station_id", "connector_id"),
+        newer="updated_at",
+    )
+    work.emit(
+        events.ConnectorStatusChanged(
+            station_id,
+            at,
+            report.connector_id,
+            report.status,
+            error_code,
+            report.info,
+            report.vendor_error_code,
         )
+    )
 
 
-async def record_event(
+def record_event(
     work: Work,
     station_id: str,
     kind: str,
@@ -238,10 +250,17 @@ async def record_event(
     at: datetime,
     summary: str | None = None,
 ) -> None:
-    work.session.add(
-        StationEvent(
-            station_id=station_id, kind=kind, payload=payload, summary=summary, occurred_at=at
-        )
+    work.append(
+        StationEvent,
+        [
+            {
+                "station_id": station_id,
+                "kind": kind,
+                "payload": payload,
+                "summary": summary,
+                "occurred_at": at,
+            }
+        ],
     )
 
 
@@ -249,7 +268,7 @@ async def set_firmware_status(work: Work, station_id: str, status: str, *, at: d
     await work.session.execute(
         update(Station).where(Station.id == station_id).values(firmware_status=status)
     )
-    await record_event(
+    record_event(
         work,
         station_id,
         "FirmwareStatusNotification",
@@ -263,7 +282,7 @@ async def set_diagnostics_status(work: Work, station_id: str, status: str, *, at
     await work.session.execute(
         update(Station).where(Station.id == station_id).values(diagnostics_status=status)
     )
-    await record_event(
+    record_event(
         work,
         station_id,
         "DiagnosticsStatusNotification",

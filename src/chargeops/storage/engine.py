@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -127,3 +128,17 @@ async def open_writer_connection(engine: AsyncEngine) -> WriterConnection:
     if engine.dialect.name == "sqlite":
         return _InlineSqliteConnection(engine.url)
     return _AsyncWriterConnection(await engine.connect())
+
+
+async def hot_path_sessions(
+    engine: AsyncEngine, pooled: async_sessionmaker[AsyncSession]
+) -> tuple[Callable[[], AsyncSession], WriterConnection | None]:
+    """Sessions for short reads on the gateway's hot path (a station connecting).
+
+    On SQLite they run on an inline connection, for the same reason as the writer's; the
+    caller closes the returned connection at shutdown. PostgreSQL uses the pool.
+    """
+    if engine.dialect.name == "sqlite":
+        inline = _InlineSqliteConnection(engine.url)
+        return inline.session, inline
+    return pooled, None

@@ -41,3 +41,29 @@ async def insert_ignore_many(
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     table: Any = model.__table__
     await session.execute(insert(table).on_conflict_do_nothing(), list(rows))
+
+
+async def upsert_newer(
+    session: AsyncSession,
+    model: type[Base],
+    row: dict[str, Any],
+    *,
+    key: tuple[str, ...],
+    newer: str,
+) -> None:
+    """Insert ``row``, or update the stored one only if ``row[newer]`` is not older.
+
+    One statement on both databases; how a state that may arrive out of order (a status
+    replayed from a charger's offline queue) only ever moves forward.
+    """
+    dialect = session.sync_session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    table: Any = model.__table__
+    stmt = insert(table).values(**row)
+    changes = {name: stmt.excluded[name] for name in row if name not in key}
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[table.c[name] for name in key],
+        set_=changes,
+        where=table.c[newer] <= stmt.excluded[newer],
+    )
+    await session.execute(stmt)
