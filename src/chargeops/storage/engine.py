@@ -46,7 +46,8 @@ def create_engine(url: str, *, pool_size: int = 5) -> AsyncEngine:
         engine = _create_async_engine(url, pool_size=pool_size, max_overflow=10)
         _sqlite_pragmas(engine.sync_engine, busy_timeout_ms=10_000)
         return engine
-    return _create_async_engine(url, pool_size=pool_size, max_overflow=10, pool_pre_ping=True)
+    # writers hold their own connections; the pool serves the API and connecting stations
+    return _create_async_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
@@ -90,7 +91,8 @@ class _InlineSqliteConnection:
     a millisecond, so blocking the loop for them is cheaper than the hops. The busy
     timeout is short: another process holding the write lock (a CLI command) must not
     freeze every charger connection for long; a batch that times out fails and its
-    chargers resend.
+    chargers resend. A Core statement with RETURNING must be read through
+    :meth:`~chargeops.storage.writer.Work.scalar` (inside the sync session).
     """
 
     BUSY_TIMEOUT_MS = 2_000

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.sql import Executable
 
 from chargeops.core.events import DomainEvent
 from chargeops.storage.base import Base
@@ -39,6 +40,16 @@ class Work:
 
     def emit(self, event: DomainEvent) -> None:
         self.events.append(event)
+
+    async def scalar(self, statement: Executable) -> Any:
+        """The single value a statement returns, or None (e.g. ``UPDATE ... RETURNING``).
+
+        Consumed inside the sync session, which every writer connection supports (the
+        inline SQLite one cannot hand an unbuffered Core result to asyncio code).
+        """
+        return await self.session.run_sync(
+            lambda sync: sync.execute(statement).scalar_one_or_none()
+        )
 
     def append(self, model: type[Base], rows: list[dict[str, Any]]) -> None:
         """Insert ``rows`` (skipping any already stored) just before the commit.
