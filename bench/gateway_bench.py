@@ -515,6 +515,7 @@ def render(results: list[dict[str, Any]]) -> str:
 
     rows: list[tuple[str, Callable[[dict[str, Any]], Any], bool]] = [
         ("connections held", lambda r: r.get("connections_held"), True),
+        ("hold: boots lost (timeouts)", lambda r: r["hold"]["lost"], False),
         (
             "server RSS idle / held, MB",
             lambda r: f"{r.get('rss_idle_mb')} / {r.get('rss_held_mb')}",
@@ -527,7 +528,7 @@ def render(results: list[dict[str, Any]]) -> str:
             lambda r: _p(r.get("storm", {}).get("latency", {}).get("BootNotification")),
             False,
         ),
-        ("boot storm lost", lambda r: r.get("storm", {}).get("lost"), False),
+        ("boot storm connected / failed handshakes / lost", lambda r: _storm(r["storm"]), False),
         (
             "steady stations x period",
             lambda r: f"{steady0(r, 'stations')} x {steady0(r, 'period_s')} s",
@@ -601,6 +602,11 @@ def _rows(step: dict[str, Any]) -> str:
     if "meter_value_rows" not in step:
         return "n/a"
     return f"{step['meter_value_rows']} / {step['samples_sent']}"
+
+
+def _storm(storm: dict[str, Any]) -> str:
+    failed = sum(storm["connect_errors"].values())
+    return f"{storm['connected']} / {failed} / {storm['lost']}"
 
 
 def _per_core(step: dict[str, Any] | None) -> float | None:

@@ -179,8 +179,10 @@ class Stats:
         for name in self._SUMS:
             setattr(self, name, getattr(self, name) + data[name])
         for name in self._COUNTERS:
-            getattr(self, name).update(data[name])
-        self.slow_by_second = Counter({int(k): v for k, v in self.slow_by_second.items()})
+            if name == "slow_by_second":  # JSON made its int keys strings
+                self.slow_by_second.update({int(k): v for k, v in data[name].items()})
+            else:
+                getattr(self, name).update(data[name])
         for attr in ("latency", "window_latency"):
             mine: dict[str, Histogram] = getattr(self, attr)
             for key, hist in data[attr].items():
@@ -342,8 +344,8 @@ class Station:
             self.stats.note_error(f"{self.station_id} reader: {exc!r}")
         if not self.closing:
             self.stats.dropped += 1
-            rcvd = self.ws.close_rcvd
-            reason = f"close {rcvd.code} {rcvd.reason}" if rcvd else "connection lost"
+            code = self.ws.close_code
+            reason = f"close {code} {self.ws.close_reason}" if code else "connection lost"
             self.stats.drop_reasons[reason[:80]] += 1
         if self._waiting is not None and not self._waiting[1].done():
             self._waiting[1].set_exception(_Closed())

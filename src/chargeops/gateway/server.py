@@ -13,8 +13,9 @@ import asyncio
 import logging
 import weakref
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from http import HTTPStatus
 from urllib.parse import unquote, urlsplit
 
@@ -36,12 +37,13 @@ from chargeops.protocol import session as proto
 from chargeops.protocol import v16
 from chargeops.protocol.errors import ErrorCode
 from chargeops.stations import service as stations
-from chargeops.storage.writer import GroupCommitWriter, WriterClosed
+from chargeops.storage.writer import GroupCommitWriter, Work, WriterClosed
 
 log = logging.getLogger(__name__)
 
 SUPPORTED = {v16.SUBPROTOCOL: v16.V16Adapter}
 CLOSE_REPLACED = 4000  # private-use close code: a newer connection took over
+LAST_SEEN_SLICE = 500
 
 
 def station_id_from_path(path: str) -> str | None:
@@ -62,6 +64,7 @@ class GatewayConfig:
     call_timeout_s: float = 30.0
     last_seen_flush_s: float = 30.0
     max_frame_bytes: int = 1 << 20
+    open_timeout_s: float = 30.0
 
 
 @dataclass(eq=False)
@@ -113,6 +116,9 @@ class Gateway:
             ping_interval=self.config.ping_interval_s,
             ping_timeout=self.config.ping_timeout_s,
             max_size=self.config.max_frame_bytes,
+            # during a reconnect storm a handshake may wait its turn; dropping it would
+            # throw away the work already done and bring the charger back later
+            open_timeout=self.config.open_timeout_s,
             server_header="chargeops",
         )
         self._flusher = asyncio.create_task(self._flush_last_seen_periodically())
@@ -311,6 +317,19 @@ class Gateway:
                 log.exception("could not write last-seen times")
 
     async def _flush_last_seen(self) -> None:
-        seen = self.presence.take_seen()
-        if seen:
-            await self._writer.submit(lambda w: stations.record_last_seen(w.session, seen))
+        # In slices: one UPDATE of 10,000 rows would hold the writer (and, on SQLite, the
+        # event loop) long enough for every charger to notice.
+        items = list(self.presence.take_seen().items())
+        await asyncio.gather(
+            *(
+                self._writer.submit(_last_seen_unit(dict(items[i : i + LAST_SEEN_SLICE])))
+                for i in range(0, len(items), LAST_SEEN_SLICE)
+            )
+        )
+
+
+def _last_seen_unit(seen: dict[str, datetime]) -> Callable[[Work], Awaitable[None]]:
+    async def unit(work: Work) -> None:
+        await stations.record_last_seen(work.session, seen)
+
+    return unit

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -57,13 +58,21 @@ async def upsert_newer(
     replayed from a charger's offline queue) only ever moves forward.
     """
     dialect = session.sync_session.get_bind().dialect.name
+    stmt = _upsert_statement(dialect, model, tuple(row), key, newer)
+    await session.execute(stmt, row)
+
+
+@functools.cache
+def _upsert_statement(
+    dialect: str, model: type[Base], columns: tuple[str, ...], key: tuple[str, ...], newer: str
+) -> Any:
+    # Built once: constructing ON CONFLICT ... excluded costs more than running it.
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     table: Any = model.__table__
-    stmt = insert(table).values(**row)
-    changes = {name: stmt.excluded[name] for name in row if name not in key}
-    stmt = stmt.on_conflict_do_update(
+    stmt = insert(table)
+    changes = {name: stmt.excluded[name] for name in columns if name not in key}
+    return stmt.on_conflict_do_update(
         index_elements=[table.c[name] for name in key],
         set_=changes,
         where=table.c[newer] <= stmt.excluded[newer],
     )
-    await session.execute(stmt)

@@ -168,6 +168,9 @@ class GroupCommitWriter:
             try:
                 appends: dict[type[Base], list[dict[str, Any]]] = {}
                 for unit in batch:
+                    # let the event loop read and answer sockets between units: on
+                    # SQLite the statements themselves run inline and never yield
+                    await asyncio.sleep(0)
                     work = Work(session, appends=appends)
                     unit.result = await unit.fn(work)
                     unit.events = work.events
