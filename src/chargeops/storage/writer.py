@@ -124,10 +124,6 @@ class GroupCommitWriter:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
 
-    @property
-    def backlog(self) -> int:
-        return self._queue.qsize()
-
     async def _run(self) -> None:
         connection: WriterConnection | None = None
         stopping = False
