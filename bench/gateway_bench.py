@@ -458,6 +458,8 @@ def _summarize_load(
         "dropped": r["dropped"],
         "connect_errors": r["connect_errors"],
         "mv_per_s": r["meter_values_per_s"],
+        # ramp start to the last station charging; the window opens after it
+        "setup_s": r.get("setup_s"),
         "p50_ms": window["p50_ms"],
         "p99_ms": window["p99_ms"],
         "max_ms": window["max_ms"],
@@ -534,6 +536,7 @@ def render(results: list[dict[str, Any]]) -> str:
             lambda r: f"{steady0(r, 'stations')} x {steady0(r, 'period_s')} s",
             False,
         ),
+        ("steady: all stations set up after, s", lambda r: steady0(r, "setup_s"), True),
         ("steady MeterValues/s", lambda r: steady0(r, "mv_per_s"), True),
         (
             "steady p50 / p99, ms",

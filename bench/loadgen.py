@@ -127,7 +127,8 @@ class Stats:
     server_calls: Counter[str] = field(default_factory=Counter)
     statuses: Counter[str] = field(default_factory=Counter)
     samples_sent: int = 0
-    settled: int = 0  # stations done setting up (hold): not merged, used in-process
+    settled: int = 0  # stations done setting up (or failed): not merged, used in-process
+    setup_done_at: float = 0.0  # steady: when the last station finished setting up
     window_answered: Counter[str] = field(default_factory=Counter)
     slow_by_second: Counter[int] = field(default_factory=Counter)
     latency: dict[str, Histogram] = field(default_factory=dict)
@@ -171,6 +172,7 @@ class Stats:
         data["first_connect_at"] = self.first_connect_at if self.connected else None
         data["started_at"] = self.started_at
         data["last_connect_at"] = self.last_connect_at
+        data["setup_done_at"] = self.setup_done_at
         data["last_boot_answer_at"] = self.last_boot_answer_at
         data["errors_sample"] = self.errors_sample
         return data
@@ -193,6 +195,7 @@ class Stats:
             self.first_connect_at = min(self.first_connect_at, data["first_connect_at"])
         self.started_at = min(self.started_at, data["started_at"])
         self.last_connect_at = max(self.last_connect_at, data["last_connect_at"])
+        self.setup_done_at = max(self.setup_done_at, data["setup_done_at"])
         self.last_boot_answer_at = max(self.last_boot_answer_at, data["last_boot_answer_at"])
         self.errors_sample.extend(data["errors_sample"][: 5 - len(self.errors_sample)])
 
@@ -523,11 +526,18 @@ async def _run_station(
                 },
             )
             if started is None:
+                stats.settled += 1
                 return
             transaction_id = started.get("transactionId")
             stats.statuses[f"StartTransaction:{started.get('idTagInfo', {}).get('status')}"] += 1
             await _status(station, "Charging")
+        if config.mode == "steady":
+            stats.settled += 1
         await _send_meter_values(config, station, transaction_id, timeline, stats)
+        # Stay connected until the window has closed for every station: closing one by
+        # one as each sends its last message would load the server with disconnections
+        # while the others are still measured.
+        await timeline.ended.wait()
     finally:
         stats.held_at_end += int(not station.reader.done())
         await station.close()
@@ -537,7 +547,6 @@ async def _send_meter_values(
     config: Config, station: Station, transaction_id: int | None, timeline: Timeline, stats: Stats
 ) -> None:
     """Periodic (steady) or back-to-back (flood) MeterValues until the window closes."""
-    window = (timeline.window_start, timeline.window_end)
     energy_wh = random.randint(0, 50_000)
     wh_per_period = max(1, round(7200 * config.period / 3600))
     # steady: a random phase spreads the stations evenly over the period, as in the field
@@ -555,7 +564,8 @@ async def _send_meter_values(
         sample_ms = max(int(time.time() * 1000), sample_ms + 1)
         stats.samples_sent += SAMPLES_PER_METER_VALUES
         payload = meter_values_payload(1, transaction_id, energy_wh, sample_ms)
-        await station.call("MeterValues", payload, window)
+        # read now, not at the start: a steady window opens once every station is set up
+        await station.call("MeterValues", payload, (timeline.window_start, timeline.window_end))
 
 
 async def _sleep_until(deadline: float) -> None:
@@ -602,6 +612,15 @@ async def run_worker(config: Config) -> Stats:
         await asyncio.sleep(config.duration)
     else:
         await _sleep_until(timeline.window_start)
+        if config.mode == "steady":
+            # The bar is about stations that are connected and charging: a ramp faster
+            # than the server sets stations up would otherwise charge its backlog to
+            # the window. How long set-up took is reported on its own.
+            await _poll_until(lambda: stats.settled >= n, Timeline.now() + 4 * config.timeout)
+            stats.setup_done_at = Timeline.now()
+            timeline.window_start = max(timeline.window_start, stats.setup_done_at + 2.0)
+            timeline.window_end = timeline.window_start + config.duration
+            await _sleep_until(timeline.window_start)
         print(f"READY {stats.connected}", file=sys.stderr, flush=True)
         await _sleep_until(timeline.window_end)
     timeline.ended.set()
@@ -678,6 +697,8 @@ def report(stats: Stats, args: argparse.Namespace, elapsed: float) -> dict[str, 
         out["boots_per_s"] = round(stats.answered.get("BootNotification", 0) / span, 1)
         connect_span = stats.last_connect_at - stats.started_at
         out["connects_per_s"] = round(stats.connected / connect_span, 1)
+    if args.mode == "steady" and stats.setup_done_at:
+        out["setup_s"] = round(stats.setup_done_at - stats.started_at, 2)
     if args.mode in ("steady", "flood"):
         window = stats.window_latency.get("MeterValues", Histogram())
         out["window_s"] = args.duration
@@ -688,8 +709,9 @@ def report(stats: Stats, args: argparse.Namespace, elapsed: float) -> dict[str, 
 
 
 def _slow_seconds(slow: Counter[int]) -> dict[str, int]:
-    """The 12 seconds with the most slow answers, as HH:MM:SS UTC -> count, in time order."""
-    worst = sorted(slow.items(), key=lambda kv: -kv[1])[:12]
+    """The (at most 600) seconds with the most slow answers, HH:MM:SS UTC -> count, in
+    time order: a stall shows as a burst, a backlog as a run of seconds."""
+    worst = sorted(slow.items(), key=lambda kv: -kv[1])[:600]
     return {
         datetime.fromtimestamp(second, UTC).strftime("%H:%M:%S"): count
         for second, count in sorted(worst)

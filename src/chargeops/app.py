@@ -21,7 +21,7 @@ from chargeops.api.app import GatewayStatus, create_app
 from chargeops.bus import MemoryBus
 from chargeops.config import Settings
 from chargeops.core.errors import ChargeOpsError
-from chargeops.core.metrics import observe_commit
+from chargeops.core.metrics import DB_WRITER_BACKLOG, observe_commit
 from chargeops.gateway.admission import Admission
 from chargeops.gateway.handlers import ChargerHandlers
 from chargeops.gateway.server import Gateway, GatewayConfig
@@ -105,6 +105,8 @@ class Application:
                 observe_commit=observe_commit,
             )
             self.writer.start()
+            writer = self.writer
+            DB_WRITER_BACKLOG.set_function(lambda: writer.backlog)
             hot_reads, self._hot_connection = await hot_path_sessions(self.engine, self.sessions)
             handlers = ChargerHandlers(self.writer, heartbeat_interval_s=s.heartbeat_interval)
             self.gateway = Gateway(

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from chargeops import __version__
 from chargeops.app import Application, open_database
 from chargeops.config import Settings
-from chargeops.core import logs
+from chargeops.core import collector, logs
 from chargeops.core.clock import parse_timestamp
 from chargeops.core.errors import ChargeOpsError
 from chargeops.simulator import SUPPORTED_OCPP_VERSIONS, FleetConfig, run_fleet, station_ids
@@ -102,6 +102,7 @@ async def _serve_until_stopped(
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     await application.start()
+    collector.tune_for_server()
     extra = asyncio.create_task(alongside(stop)) if alongside is not None else None
     log = logging.getLogger("chargeops")
     try:

@@ -58,6 +58,7 @@ async def test_metrics_count_messages_and_connections(server: RunningServer) -> 
     assert 'chargeops_ocpp_messages_total{action="Heartbeat",result="ok"}' in text
     assert "chargeops_ocpp_answer_seconds_bucket" in text
     assert "chargeops_db_commit_seconds_count" in text
+    assert "chargeops_db_writer_backlog 0.0" in text
 
 
 async def test_unknown_station_and_session_are_404_problems(server: RunningServer) -> None:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from chargeops import migrations
@@ -140,3 +142,67 @@ async def test_events_reach_bus_subscribers_after_commit(
     await writer.stop()
     await bus.drain()
     assert seen == [("X", ["X"])]  # the subscriber already sees the committed row
+
+
+def _wal_frames(path: str) -> tuple[int, int]:
+    """(frames in the WAL, frames of them already copied into the database file)."""
+    with sqlite3.connect(path) as db:
+        _busy, log_frames, checkpointed = db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+    return log_frames, checkpointed
+
+
+async def test_sqlite_wal_is_checkpointed_beside_the_writer(sqlite_url: str) -> None:
+    # The writer's own commits never checkpoint (that stalled every charger under load);
+    # the checkpointer beside it must keep the WAL from growing without end, and leave
+    # everything in the database file when the writer stops.
+    engine = create_engine(sqlite_url)
+    await migrations.upgrade(engine)
+    path = make_url(sqlite_url).database
+    assert path is not None
+    writer = GroupCommitWriter(engine)
+    writer.start()
+    try:
+        for batch in range(3):
+            await asyncio.gather(
+                *(writer.submit(add_station(f"WAL-{batch}-{i}")) for i in range(200))
+            )
+            await asyncio.sleep(1.1)  # the checkpointer runs at most once a second
+        await writer.submit(add_station("WAL-last"))
+        await asyncio.sleep(0.2)
+        with sqlite3.connect(path) as db:
+            autocheckpoint = db.execute("PRAGMA wal_autocheckpoint").fetchone()[0]
+        assert autocheckpoint == 1000  # other connections (the CLI) keep SQLite's default
+    finally:
+        await writer.stop()
+        await engine.dispose()
+    log_frames, checkpointed = _wal_frames(path)
+    assert log_frames == checkpointed
+    async with session_factory(create_engine(sqlite_url))() as session:
+        count = await session.scalar(select(func.count()).select_from(Station))
+    assert count == 601
+
+
+async def test_the_event_loop_runs_while_sqlite_commits(sqlite_url: str) -> None:
+    # A commit waits for the disk; chargers must still be read and answered meanwhile.
+    engine = create_engine(sqlite_url)
+    await migrations.upgrade(engine)
+    writer = GroupCommitWriter(engine)
+    writer.start()
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0)
+
+    task = asyncio.create_task(ticker())
+    try:
+        for i in range(20):
+            await writer.submit(add_station(f"LOOP-{i}"))
+    finally:
+        task.cancel()
+        await writer.stop()
+        await engine.dispose()
+    # at least one tick per commit beyond the submit/answer hand-offs themselves
+    assert ticks > 40

@@ -35,6 +35,12 @@ DB_BATCH_SIZE = Histogram(
     registry=REGISTRY,
 )
 
+DB_WRITER_BACKLOG = Gauge(
+    "chargeops_db_writer_backlog",
+    "Units of work waiting for the database writer (grows before latency does)",
+    registry=REGISTRY,
+)
+
 
 def observe_commit(seconds: float, units: int) -> None:
     DB_COMMIT_SECONDS.observe(seconds)

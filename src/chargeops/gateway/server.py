@@ -317,15 +317,12 @@ class Gateway:
                 log.exception("could not write last-seen times")
 
     async def _flush_last_seen(self) -> None:
-        # In slices: one UPDATE of 10,000 rows would hold the writer (and, on SQLite, the
-        # event loop) long enough for every charger to notice.
+        # In slices, one after another: one UPDATE of 10,000 rows, or twenty slices queued
+        # at once, would hold the writer (and, on SQLite, the event loop) long enough for
+        # every charger to notice; one at a time, chargers' messages pass in between.
         items = list(self.presence.take_seen().items())
-        await asyncio.gather(
-            *(
-                self._writer.submit(_last_seen_unit(dict(items[i : i + LAST_SEEN_SLICE])))
-                for i in range(0, len(items), LAST_SEEN_SLICE)
-            )
-        )
+        for i in range(0, len(items), LAST_SEEN_SLICE):
+            await self._writer.submit(_last_seen_unit(dict(items[i : i + LAST_SEEN_SLICE])))
 
 
 def _last_seen_unit(seen: dict[str, datetime]) -> Callable[[Work], Awaitable[None]]:

@@ -108,6 +108,11 @@ class GroupCommitWriter:
             asyncio.create_task(self._run(), name=f"db-writer-{i}") for i in range(self._writers)
         ]
 
+    @property
+    def backlog(self) -> int:
+        """Units submitted and not yet taken into a batch."""
+        return self._queue.qsize()
+
     async def submit(self, fn: UnitFn[T]) -> T:
         """Run ``fn`` in a transaction; return its result once that transaction committed."""
         if self._closed:
@@ -173,7 +178,7 @@ class GroupCommitWriter:
                     # later units of the batch must see this one's rows
                     await session.flush()
                 await _write_appends(session, appends)
-                await session.commit()
+                await connection.commit(session)
             except Exception:
                 log.debug("batch of %d failed; retrying one by one", len(batch), exc_info=True)
                 await session.rollback()
@@ -193,7 +198,7 @@ class GroupCommitWriter:
             unit.result = await unit.fn(work)
             unit.events = work.events
             await _write_appends(session, work.appends)
-            await session.commit()
+            await connection.commit(session)
         except Exception as exc:
             await session.rollback()
             if not unit.future.done():
