@@ -328,7 +328,7 @@ def _procs_for(stations: int, wanted: int) -> int:
 
 
 def _common(args: argparse.Namespace) -> list[str]:
-    return ["--timeout", str(args.timeout), "--id-tag", ID_TAG]
+    return ["--timeout", str(args.timeout), "--id-tag", ID_TAG, "--ocpp", args.ocpp]
 
 
 def phase_hold(target: Target, args: argparse.Namespace, out: dict[str, Any]) -> None:
@@ -675,6 +675,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--http-port", type=int, default=8100)
     parser.add_argument("--json", type=Path, help="also write all results to this file")
     parser.add_argument("--logs", type=Path, help="keep the servers' logs in this directory")
+    parser.add_argument(
+        "--ocpp",
+        choices=("1.6", "2.0.1"),
+        default="1.6",
+        help="the chargers' OCPP version (2.0.1: TransactionEvent Updated carries the samples)",
+    )
     args = parser.parse_args(argv)
     quick = args.quick
     args.stations = args.stations or (500 if quick else 10_000)

@@ -270,6 +270,47 @@ def meter_values_payload(
 
 
 SAMPLES_PER_METER_VALUES = 4
+
+
+def transaction_event_payload(
+    transaction_id: str, seq_no: int, energy_wh: int, epoch_ms: int
+) -> Any:
+    """The 2.0.1 form of the same sample: a TransactionEvent Updated, numbers with units."""
+    power_w = 7200 + random.randint(-200, 200)
+    voltage_v = 230 + random.randint(-3, 3)
+
+    def value(number: float, measurand: str, unit: str, phase: str | None = None) -> Any:
+        sv: dict[str, Any] = {
+            "value": number,
+            "context": "Sample.Periodic",
+            "measurand": measurand,
+            "location": "Outlet",
+            "unitOfMeasure": {"unit": unit},
+        }
+        if phase:
+            sv["phase"] = phase
+        return sv
+
+    return {
+        "eventType": "Updated",
+        "timestamp": _iso_ms(epoch_ms),
+        "triggerReason": "MeterValuePeriodic",
+        "seqNo": seq_no,
+        "transactionInfo": {"transactionId": transaction_id, "chargingState": "Charging"},
+        "meterValue": [
+            {
+                "timestamp": _iso_ms(epoch_ms),
+                "sampledValue": [
+                    value(energy_wh, "Energy.Active.Import.Register", "Wh"),
+                    value(power_w, "Power.Active.Import", "W"),
+                    value(round(power_w / voltage_v, 1), "Current.Import", "A", "L1"),
+                    value(voltage_v, "Voltage", "V", "L1-N"),
+                ],
+            }
+        ],
+    }
+
+
 SLOW_S = 0.1  # answers slower than this are counted per wall-clock second (stalls show up)
 
 # Answers to commands the CSMS may send a station during a run: enough to keep a
@@ -365,13 +406,21 @@ class Station:
             await self.ws.send(orjson.dumps(reply).decode())
 
     async def call(
-        self, action: str, payload: Any, window: tuple[float, float] | None = None
+        self,
+        action: str,
+        payload: Any,
+        window: tuple[float, float] | None = None,
+        label: str | None = None,
     ) -> dict[str, Any] | None:
-        """Send one CALL and wait for its answer; None when it failed (already counted)."""
+        """Send one CALL and wait for its answer; None when it failed (already counted).
+
+        ``label`` names the call in the figures (a 2.0.1 TransactionEvent Updated counts as
+        "MeterValues", the message it stands for)."""
         unique_id = f"{self._tag}-{next(self._ids)}"
         future: asyncio.Future[tuple[list[Any], float]] = asyncio.get_running_loop().create_future()
         self._waiting = (unique_id, future)
         text = orjson.dumps([2, unique_id, action, payload]).decode()
+        action = label or action
         stats = self.stats
         sent_at = Timeline.now()
         try:
@@ -435,6 +484,7 @@ class Config:
     prefix: str
     t0: float
     id_tag: str
+    ocpp: str = "1.6"
 
 
 async def _open(config: Config, station_id: str, stats: Stats) -> ClientConnection | None:
@@ -442,7 +492,7 @@ async def _open(config: Config, station_id: str, stats: Stats) -> ClientConnecti
     try:
         ws = await connect(
             f"{config.url.rstrip('/')}/{station_id}",
-            subprotocols=[Subprotocol("ocpp1.6")],
+            subprotocols=[Subprotocol(f"ocpp{config.ocpp}")],
             compression=None,
             ping_interval=None,  # a charger's keepalive is the server's business here
             open_timeout=config.timeout,
@@ -455,7 +505,7 @@ async def _open(config: Config, station_id: str, stats: Stats) -> ClientConnecti
         stats.note_error(f"{station_id} connect: {exc!r}")
         return None
     done = Timeline.now()
-    if ws.subprotocol != "ocpp1.6":
+    if ws.subprotocol != f"ocpp{config.ocpp}":
         stats.connect_errors["NoSubprotocol"] += 1
         await ws.close()
         return None
@@ -466,16 +516,25 @@ async def _open(config: Config, station_id: str, stats: Stats) -> ClientConnecti
     return ws
 
 
-async def _boot(station: Station, index: int, stats: Stats) -> bool:
-    answer = await station.call(
-        "BootNotification",
-        {
+async def _boot(station: Station, index: int, stats: Stats, ocpp: str) -> bool:
+    if ocpp == "1.6":
+        payload: dict[str, Any] = {
             "chargePointVendor": "ChargeOpsBench",
             "chargePointModel": "LoadGen-1",
             "chargePointSerialNumber": f"SN{index:08d}",
             "firmwareVersion": "1.0.0",
-        },
-    )
+        }
+    else:
+        payload = {
+            "chargingStation": {
+                "vendorName": "ChargeOpsBench",
+                "model": "LoadGen-1",
+                "serialNumber": f"SN{index:08d}",
+                "firmwareVersion": "1.0.0",
+            },
+            "reason": "PowerUp",
+        }
+    answer = await station.call("BootNotification", payload)
     if answer is None:
         return False
     stats.statuses[f"Boot:{answer.get('status')}"] += 1
@@ -483,11 +542,22 @@ async def _boot(station: Station, index: int, stats: Stats) -> bool:
     return answer.get("status") == "Accepted"
 
 
-async def _status(station: Station, status: str) -> None:
-    await station.call(
-        "StatusNotification",
-        {"connectorId": 1, "errorCode": "NoError", "status": status, "timestamp": _now_iso()},
-    )
+async def _status(station: Station, status: str, ocpp: str) -> None:
+    if ocpp == "1.6":
+        payload = {
+            "connectorId": 1,
+            "errorCode": "NoError",
+            "status": status,
+            "timestamp": _now_iso(),
+        }
+    else:
+        payload = {
+            "timestamp": _now_iso(),
+            "connectorStatus": "Occupied" if status == "Charging" else status,
+            "evseId": 1,
+            "connectorId": 1,
+        }
+    await station.call("StatusNotification", payload)
 
 
 async def _run_station(
@@ -502,35 +572,53 @@ async def _run_station(
         return
     station = Station(station_id, ws, stats, config.timeout)
     try:
-        booted = await _boot(station, index, stats)
+        booted = await _boot(station, index, stats, config.ocpp)
         if config.mode == "storm":
             await timeline.ended.wait()
             return
         if not booted:
             stats.settled += 1
             return
-        await _status(station, "Available")
+        await _status(station, "Available", config.ocpp)
         if config.mode == "hold":
             stats.settled += 1
             await timeline.ended.wait()
             return
-        transaction_id: int | None = None
+        transaction_id: int | str | None = None
         if config.transactions:
-            started = await station.call(
-                "StartTransaction",
-                {
-                    "connectorId": 1,
-                    "idTag": config.id_tag,
-                    "meterStart": 0,
-                    "timestamp": _now_iso(),
-                },
-            )
+            if config.ocpp == "1.6":
+                started = await station.call(
+                    "StartTransaction",
+                    {
+                        "connectorId": 1,
+                        "idTag": config.id_tag,
+                        "meterStart": 0,
+                        "timestamp": _now_iso(),
+                    },
+                )
+                info = (started or {}).get("idTagInfo", {})
+                transaction_id = (started or {}).get("transactionId")
+            else:
+                transaction_id = f"{station_id}-{secrets.token_hex(4)}"
+                started = await station.call(
+                    "TransactionEvent",
+                    {
+                        "eventType": "Started",
+                        "timestamp": _now_iso(),
+                        "triggerReason": "Authorized",
+                        "seqNo": 0,
+                        "transactionInfo": {"transactionId": transaction_id},
+                        "evse": {"id": 1, "connectorId": 1},
+                        "idToken": {"idToken": config.id_tag, "type": "ISO14443"},
+                    },
+                    label="StartTransaction",
+                )
+                info = (started or {}).get("idTokenInfo", {})
             if started is None:
                 stats.settled += 1
                 return
-            transaction_id = started.get("transactionId")
-            stats.statuses[f"StartTransaction:{started.get('idTagInfo', {}).get('status')}"] += 1
-            await _status(station, "Charging")
+            stats.statuses[f"StartTransaction:{info.get('status')}"] += 1
+            await _status(station, "Charging", config.ocpp)
         if config.mode == "steady":
             stats.settled += 1
         await _send_meter_values(config, station, transaction_id, timeline, stats)
@@ -544,7 +632,11 @@ async def _run_station(
 
 
 async def _send_meter_values(
-    config: Config, station: Station, transaction_id: int | None, timeline: Timeline, stats: Stats
+    config: Config,
+    station: Station,
+    transaction_id: int | str | None,
+    timeline: Timeline,
+    stats: Stats,
 ) -> None:
     """Periodic (steady) or back-to-back (flood) MeterValues until the window closes."""
     energy_wh = random.randint(0, 50_000)
@@ -552,6 +644,7 @@ async def _send_meter_values(
     # steady: a random phase spreads the stations evenly over the period, as in the field
     next_at = Timeline.now() + random.uniform(0, config.period)
     sample_ms = 0
+    seq_no = 0
     while not station.reader.done():
         if config.mode == "steady":
             if next_at >= timeline.window_end:
@@ -563,9 +656,16 @@ async def _send_meter_values(
         energy_wh += wh_per_period
         sample_ms = max(int(time.time() * 1000), sample_ms + 1)
         stats.samples_sent += SAMPLES_PER_METER_VALUES
-        payload = meter_values_payload(1, transaction_id, energy_wh, sample_ms)
         # read now, not at the start: a steady window opens once every station is set up
-        await station.call("MeterValues", payload, (timeline.window_start, timeline.window_end))
+        window = (timeline.window_start, timeline.window_end)
+        if config.ocpp == "1.6" or transaction_id is None:
+            tx = transaction_id if isinstance(transaction_id, int) else None
+            payload = meter_values_payload(1, tx, energy_wh, sample_ms)
+            await station.call("MeterValues", payload, window)
+        else:
+            seq_no += 1
+            payload = transaction_event_payload(str(transaction_id), seq_no, energy_wh, sample_ms)
+            await station.call("TransactionEvent", payload, window, label="MeterValues")
 
 
 async def _sleep_until(deadline: float) -> None:
@@ -782,6 +882,8 @@ def _worker_argv(args: argparse.Namespace, shard: int, t0: float) -> list[str]:
         args.prefix,
         "--id-tag",
         args.id_tag,
+        "--ocpp",
+        args.ocpp,
         *([] if args.transactions else ["--no-transactions"]),
         "--shard",
         f"{shard}/{args.procs}",
@@ -822,6 +924,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--concurrency", type=int, default=500, help="handshakes in flight")
     parser.add_argument("--procs", type=int, default=1, help="split stations over K processes")
     parser.add_argument("--id-tag", default="BENCHTAG", help="idTag for StartTransaction")
+    parser.add_argument(
+        "--ocpp",
+        choices=("1.6", "2.0.1"),
+        default="1.6",
+        help="2.0.1: TransactionEvent Started/Updated instead of StartTransaction/MeterValues",
+    )
     parser.add_argument(
         "--no-transactions",
         dest="transactions",
@@ -875,6 +983,7 @@ def main(argv: list[str] | None = None) -> None:
         prefix=args.prefix,
         t0=t0,
         id_tag=args.id_tag,
+        ocpp=args.ocpp,
     )
     stats = runner(run_worker(config))
     elapsed = time.monotonic() - started

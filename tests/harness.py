@@ -11,12 +11,18 @@ from typing import Any
 
 import httpx
 import websockets
-from ocpp.v16 import ChargePoint
+from ocpp import v16, v21, v201
 
 from chargeops.app import Application
 from chargeops.config import Settings
 from chargeops.stations import service as stations
 from chargeops.users import service as users
+
+_CHARGE_POINTS: dict[str, Any] = {
+    "1.6": v16.ChargePoint,
+    "2.0.1": v201.ChargePoint,
+    "2.1": v21.ChargePoint,
+}
 
 
 def now_iso(at: datetime | None = None) -> str:
@@ -87,8 +93,11 @@ async def charge_point(
     password: str | None = None,
     path: str | None = None,
     subprotocols: list[str] | None = None,
-) -> AsyncIterator[ChargePoint]:
-    """A real OCPP 1.6 charger (the `ocpp` package's charge point side) connected to us."""
+    version: str = "1.6",
+) -> AsyncIterator[Any]:
+    """A real charger (the `ocpp` package's charge point side) connected to us, speaking
+    OCPP ``version`` (1.6, 2.0.1 or 2.1)."""
+    charger_class = _CHARGE_POINTS[version]
     headers = {}
     if password is not None:
         token = base64.b64encode(f"{station_id}:{password}".encode()).decode()
@@ -96,10 +105,10 @@ async def charge_point(
     url = path or f"{server.ocpp_url}/{station_id}"
     async with websockets.connect(
         url,
-        subprotocols=subprotocols or ["ocpp1.6"],  # type: ignore[list-item]
+        subprotocols=subprotocols or [f"ocpp{version}"],  # type: ignore[list-item]
         additional_headers=headers,
     ) as ws:
-        cp = ChargePoint(station_id, ws, response_timeout=10)
+        cp = charger_class(station_id, ws, response_timeout=10)
         task = asyncio.create_task(cp.start())
         try:
             yield cp

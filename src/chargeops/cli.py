@@ -23,7 +23,13 @@ from chargeops.config import Settings
 from chargeops.core import collector, logs
 from chargeops.core.clock import parse_timestamp
 from chargeops.core.errors import ChargeOpsError
-from chargeops.simulator import SUPPORTED_OCPP_VERSIONS, FleetConfig, run_fleet, station_ids
+from chargeops.simulator import (
+    MIXED,
+    SUPPORTED_OCPP_VERSIONS,
+    FleetConfig,
+    run_fleet,
+    station_ids,
+)
 from chargeops.stations import service as stations_service
 from chargeops.stations.passwords import MIN_RECOMMENDED_LENGTH
 from chargeops.users import service as users
@@ -31,7 +37,7 @@ from chargeops.users import service as users
 T = TypeVar("T")
 
 app = typer.Typer(
-    help="chargeops: an EV charging network management system (OCPP 1.6J).",
+    help="chargeops: an EV charging network management system (OCPP 1.6J, 2.0.1, 2.1).",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -132,6 +138,26 @@ def version() -> None:
     typer.echo(__version__)
 
 
+#: What ``--ocpp`` accepts, and how the help describes it.
+_OCPP_CHOICES = (*SUPPORTED_OCPP_VERSIONS, MIXED)
+_OCPP_HELP = (
+    f"OCPP version the chargers speak: {', '.join(SUPPORTED_OCPP_VERSIONS)}, or {MIXED} "
+    f"(stations take turns: {', '.join((*SUPPORTED_OCPP_VERSIONS, SUPPORTED_OCPP_VERSIONS[0]))}"
+    ", ...)"
+)
+
+
+def _check_ocpp(ocpp: str) -> None:
+    if ocpp not in _OCPP_CHOICES:
+        raise fail(f"--ocpp must be one of {', '.join(_OCPP_CHOICES)}")
+
+
+def _describe_ocpp(ocpp: str) -> str:
+    if ocpp == MIXED:
+        return f"OCPP {' and '.join(SUPPORTED_OCPP_VERSIONS)} (mixed)"
+    return f"OCPP {ocpp}"
+
+
 async def _run_fleet_until_stopped(config: FleetConfig) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -148,13 +174,12 @@ def simulate(
     stations: Annotated[int, typer.Option(min=1, max=5000, help="how many chargers")] = 10,
     prefix: Annotated[str, typer.Option(help="station ids are PREFIX-0001...")] = "SIM",
     password: Annotated[str | None, typer.Option(help="HTTP Basic password for all")] = None,
-    ocpp: Annotated[str, typer.Option(help="OCPP version to speak")] = "1.6",
+    ocpp: Annotated[str, typer.Option(help=_OCPP_HELP)] = "1.6",
     meter_interval: Annotated[float, typer.Option(min=0.1, help="seconds between samples")] = 5.0,
     seed: Annotated[int | None, typer.Option(help="make the fleet reproducible")] = None,
 ) -> None:
-    """Run simulated chargers against a central system until Ctrl-C."""
-    if ocpp not in SUPPORTED_OCPP_VERSIONS:
-        raise fail(f"--ocpp must be one of {', '.join(SUPPORTED_OCPP_VERSIONS)}")
+    """Run simulated chargers (OCPP 1.6J, 2.0.1 or both) against a central system until Ctrl-C."""
+    _check_ocpp(ocpp)
     logs.configure("INFO", "auto")
     try:
         config = FleetConfig(
@@ -169,7 +194,9 @@ def simulate(
         )
     except ValueError as exc:
         raise fail(str(exc)) from None
-    typer.echo(f"simulating {stations} OCPP {ocpp} chargers against {url} (Ctrl-C stops)")
+    typer.echo(
+        f"simulating {stations} {_describe_ocpp(ocpp)} chargers against {url} (Ctrl-C stops)"
+    )
     typer.echo(f"they authorize with id tags {config.id_tags[0]}...; register them there")
     run(_run_fleet_until_stopped(config))
 
@@ -177,8 +204,11 @@ def simulate(
 @app.command()
 def demo(
     stations: Annotated[int, typer.Option(min=1, max=2000, help="simulated chargers")] = 10,
+    ocpp: Annotated[str, typer.Option(help=_OCPP_HELP)] = MIXED,
 ) -> None:
-    """Start chargeops with a fleet of simulated chargers, and print where to look."""
+    """Start chargeops with a fleet of simulated chargers (by default half OCPP 1.6J, half
+    2.0.1), and print where to look."""
+    _check_ocpp(ocpp)
     s = settings()
     logs.configure(s.log_level, s.log_format)
     logging.getLogger("chargeops.simulator").setLevel(logging.WARNING)
@@ -186,6 +216,7 @@ def demo(
         url=f"ws://127.0.0.1:{s.ocpp_port}/ocpp",
         stations=stations,
         id_prefix="DEMO",
+        ocpp_version=ocpp,
         idle_between_sessions_s=(5.0, 30.0),
         validate_messages=stations <= 50,
     )
@@ -203,7 +234,8 @@ def demo(
     banner = "\n".join(
         [
             "",
-            f"  chargeops demo: {stations} simulated chargers on {s.database_url}",
+            f"  chargeops demo: {stations} simulated {_describe_ocpp(ocpp)} chargers"
+            f" on {s.database_url}",
             f"  API        http://{host}:{s.http_port}/api/v1   (docs: http://{host}:{s.http_port}/docs)",
             f"  OCPP       ws://{host}:{s.ocpp_port}/ocpp/{{station_id}}",
             f"  API key    {key}",
@@ -277,6 +309,14 @@ def token_add(
         typer.Option(help="expiry, ISO 8601 (e.g. 2027-01-31T23:59:59Z; no offset means UTC)"),
     ] = None,
     parent: Annotated[str | None, typer.Option(help="parent id tag (group)")] = None,
+    token_type: Annotated[
+        str | None,
+        typer.Option(
+            "--type",
+            help="OCPP 2.0.1 token type (ISO14443, eMAID, Central, KeyCode, MacAddress...); "
+            "without it the token matches whatever type a station presents it as",
+        ),
+    ] = None,
 ) -> None:
     """Register an id token, or change one already registered."""
     try:
@@ -286,7 +326,12 @@ def token_add(
 
     async def go(session: AsyncSession) -> bool:
         _, created = await users.add_token(
-            session, id_tag, status=status.lower(), expires_at=expires_at, parent_id_tag=parent
+            session,
+            id_tag,
+            status=status.lower(),
+            expires_at=expires_at,
+            parent_id_tag=parent,
+            token_type=token_type,
         )
         return created
 

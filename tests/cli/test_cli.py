@@ -89,7 +89,7 @@ def test_admin_commands_register_stations_tokens_and_keys(env: dict[str, str]) -
     assert key.returncode == 0, key.stderr
     assert key.stdout.strip().splitlines()[-1].startswith("co_")
     upgrade = chargeops(env, "db", "upgrade")
-    assert upgrade.returncode == 0 and "0001" in upgrade.stdout
+    assert upgrade.returncode == 0 and "0002" in upgrade.stdout
 
 
 @pytest.mark.parametrize(
@@ -274,6 +274,14 @@ def test_demo_shows_a_living_network_and_stops_cleanly(tmp_path: Path) -> None:
             headers={"Authorization": f"Bearer {key}"},
         ).json()["items"]
         assert len(stations) == 4 and all(s["online"] for s in stations)
+        # the demo fleet is mixed by default: DEMO-0001 speaks 1.6, DEMO-0002 2.0.1, ...
+        versions = {s["id"]: s["ocpp_version"] for s in stations}
+        assert versions == {
+            "DEMO-0001": "1.6",
+            "DEMO-0002": "2.0.1",
+            "DEMO-0003": "1.6",
+            "DEMO-0004": "2.0.1",
+        }
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=30) == 0
     finally:
@@ -288,3 +296,12 @@ def test_simulate_refuses_an_unknown_ocpp_version() -> None:
         [*CHARGEOPS, "simulate", "--ocpp", "0.9"], capture_output=True, text=True, timeout=30
     )
     assert result.returncode != 0 and "--ocpp" in result.stderr
+
+
+@pytest.mark.parametrize("command", ["simulate", "demo"])
+def test_simulate_and_demo_offer_both_versions_and_mixed(command: str) -> None:
+    result = subprocess.run(
+        [*CHARGEOPS, command, "--ocpp", "0.9"], capture_output=True, text=True, timeout=30
+    )
+    assert result.returncode != 0
+    assert "--ocpp must be one of 1.6, 2.0.1, mixed" in result.stderr

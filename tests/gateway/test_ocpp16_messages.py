@@ -81,8 +81,10 @@ async def test_status_notification_per_connector_with_error_details(
         )
         station = await server.get("/api/v1/stations/CP-1")
     assert station["status"] == "Available"  # connector 0: the station as a whole
-    connectors = {c["connector_id"]: c for c in station["connectors"]}
+    # a 1.6 connector n is EVSE n with its one connector
+    connectors = {c["evse_id"]: c for c in station["connectors"]}
     assert set(connectors) == {1, 2}
+    assert {c["connector_id"] for c in station["connectors"]} == {1}
     assert connectors[1]["status"] == "Available"
     assert connectors[2]["status"] == "Faulted"
     assert connectors[2]["error_code"] == "GroundFailure"

@@ -62,7 +62,7 @@ def test_truncated_json_with_a_readable_call_id_can_still_be_answered() -> None:
 
     assert isinstance(frame, BadFrame)
     assert frame.unique_id == "abc"
-    assert frame.code == ErrorCode.FORMATION_VIOLATION
+    assert frame.code == ErrorCode.RPC_FRAMEWORK_ERROR  # 1.6 says FormationViolation
 
 
 @pytest.mark.parametrize(
@@ -95,12 +95,12 @@ def test_json_that_is_not_an_array_is_a_bad_frame_without_an_id(text: str) -> No
     assert frame.unique_id is None
 
 
-def test_an_unknown_message_type_is_a_protocol_error_addressed_to_its_id() -> None:
+def test_an_unknown_message_type_is_refused_addressed_to_its_id() -> None:
     frame = frames.parse('[5, "abc", "Heartbeat", {}]')
 
     assert isinstance(frame, BadFrame)
     assert frame.unique_id == "abc"
-    assert frame.code == ErrorCode.PROTOCOL_ERROR
+    assert frame.code == ErrorCode.MESSAGE_TYPE_NOT_SUPPORTED  # 1.6 says ProtocolError
 
 
 def test_a_message_type_given_as_a_string_is_not_taken_for_a_call() -> None:
@@ -109,12 +109,12 @@ def test_a_message_type_given_as_a_string_is_not_taken_for_a_call() -> None:
     assert isinstance(frame, BadFrame)
 
 
-def test_a_call_without_payload_is_a_formation_violation_addressed_to_its_id() -> None:
+def test_a_call_without_payload_is_an_rpc_error_addressed_to_its_id() -> None:
     frame = frames.parse('[2, "abc", "Heartbeat"]')
 
     assert isinstance(frame, BadFrame)
     assert frame.unique_id == "abc"
-    assert frame.code == ErrorCode.FORMATION_VIOLATION
+    assert frame.code == ErrorCode.RPC_FRAMEWORK_ERROR  # 1.6 says FormationViolation
 
 
 @pytest.mark.parametrize("payload", ["[]", '"{}"', "null", "1"])

@@ -98,7 +98,8 @@ def test_status_notification_keeps_every_field() -> None:
     )
 
     assert message == c.ConnectorStatusReport(
-        connector_id=2,
+        evse_id=2,  # 1.6 connector 2 is EVSE 2, connector 1
+        connector_id=1,
         status="Faulted",
         error_code="GroundFailure",
         timestamp=T0,
@@ -114,7 +115,7 @@ def test_status_notification_for_connector_0_is_about_the_whole_station() -> Non
     )
 
     assert message == c.ConnectorStatusReport(
-        connector_id=0, status="Unavailable", error_code="NoError", timestamp=None
+        evse_id=0, connector_id=0, status="Unavailable", error_code="NoError", timestamp=None
     )
 
 
@@ -137,7 +138,12 @@ def test_start_transaction_keeps_every_field() -> None:
     )
 
     assert message == c.TransactionStart(
-        connector_id=1, id_tag="TAG1", meter_start_wh=123456, timestamp=T0, reservation_id=9
+        evse_id=1,
+        connector_id=1,
+        id_tag="TAG1",
+        meter_start_wh=123456,
+        timestamp=T0,
+        reservation_id=9,
     )
 
 
@@ -195,7 +201,7 @@ def test_meter_values_carry_connector_transaction_and_samples() -> None:
     message = adapter.decode("MeterValues", _meter_values({"value": "1000"}, transactionId=42))
 
     assert isinstance(message, c.MeterReport)
-    assert message.connector_id == 1
+    assert message.evse_id == 1
     assert message.transaction_ref == "42"
     assert len(message.samples) == 1
 

@@ -36,6 +36,7 @@ class StationLog:
 
     connections: int = 0
     open_connections: int = 0
+    subprotocols: list[str | None] = field(default_factory=list)
     authorization_headers: list[str | None] = field(default_factory=list)
     boots: list[dict[str, Any]] = field(default_factory=list)
     heartbeats: int = 0
@@ -44,6 +45,8 @@ class StationLog:
     starts: list[dict[str, Any]] = field(default_factory=list)
     meter_values: list[dict[str, Any]] = field(default_factory=list)
     stops: list[dict[str, Any]] = field(default_factory=list)
+    #: OCPP 2.0.1 TransactionEvents (tests/simulator/test_simulator_v201.py).
+    transaction_events: list[dict[str, Any]] = field(default_factory=list)
 
     def open_transactions(self) -> set[int]:
         stopped = {stop["transaction_id"] for stop in self.stops}
@@ -121,9 +124,12 @@ class CentralPoint(ChargePoint):  # type: ignore[misc]
 class FakeCsms:
     """A central system on 127.0.0.1 that answers like a permissive CSMS and records all."""
 
+    #: The OCPP subprotocols it accepts, in order of preference.
+    subprotocols: tuple[str, ...] = ("ocpp1.6",)
+
     def __init__(self) -> None:
         self.logs: defaultdict[str, StationLog] = defaultdict(StationLog)
-        self.points: dict[str, CentralPoint] = {}
+        self.points: dict[str, Any] = {}
         self.interval = 1
         self.boot_statuses: list[str] = []
         self.rejected_tags: set[str] = set()
@@ -142,7 +148,7 @@ class FakeCsms:
             self._handle,
             "127.0.0.1",
             self.port,
-            subprotocols=[Subprotocol("ocpp1.6")],
+            subprotocols=[Subprotocol(name) for name in self.subprotocols],
             compression=None,
         )
         self.port = self._server.sockets[0].getsockname()[1]
@@ -153,6 +159,10 @@ class FakeCsms:
             await self._server.wait_closed()
             self._server = None
 
+    def central_point(self, station_id: str, ws: ServerConnection) -> Any:
+        """The server side of a station's connection, for the subprotocol agreed on."""
+        return CentralPoint(station_id, ws, self)
+
     async def _handle(self, ws: ServerConnection) -> None:
         assert ws.request is not None
         station_id = ws.request.path.rsplit("/", 1)[-1]
@@ -160,7 +170,8 @@ class FakeCsms:
         log.connections += 1
         log.open_connections += 1
         log.authorization_headers.append(ws.request.headers.get("Authorization"))
-        point = CentralPoint(station_id, ws, self)
+        log.subprotocols.append(ws.subprotocol)
+        point = self.central_point(station_id, ws)
         self.points[station_id] = point
         try:
             await point.start()

@@ -9,7 +9,8 @@ import pytest
 
 from chargeops.simulator import FleetConfig, default_id_tags, make_stations, station_ids
 from chargeops.simulator.meter import ConnectorMeter, Ev, ReadingContext
-from chargeops.simulator.v16 import format_timestamp, meter_value
+from chargeops.simulator.v16 import meter_value
+from chargeops.simulator.wiring import format_timestamp
 
 T0 = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)
 

@@ -60,8 +60,10 @@ class Heartbeat:
 
 @dataclass(frozen=True, slots=True)
 class ConnectorStatusReport:
-    """StatusNotification. Connector 0 is the station as a whole."""
+    """StatusNotification for a connector of an EVSE. EVSE 0 / connector 0 is the station
+    as a whole; an OCPP 1.6 connector n is EVSE n, connector 1."""
 
+    evse_id: int
     connector_id: int
     status: str
     error_code: str | None
@@ -89,9 +91,10 @@ class MeterSample:
 
 @dataclass(frozen=True, slots=True)
 class MeterReport:
-    """MeterValues: samples for a connector, maybe inside a transaction."""
+    """MeterValues: samples of an EVSE's meter (EVSE 0: the station's main meter), maybe
+    inside a transaction."""
 
-    connector_id: int
+    evse_id: int
     transaction_ref: str | None
     samples: tuple[MeterSample, ...]
 
@@ -99,10 +102,14 @@ class MeterReport:
 @dataclass(frozen=True, slots=True)
 class AuthorizeRequest:
     id_tag: str
+    token_type: str | None = None  # 2.0.1 IdTokenEnumType; 1.6 tags have none
 
 
 @dataclass(frozen=True, slots=True)
 class TransactionStart:
+    """OCPP 1.6 StartTransaction: we choose the transaction id."""
+
+    evse_id: int
     connector_id: int
     id_tag: str
     meter_start_wh: int
@@ -112,12 +119,95 @@ class TransactionStart:
 
 @dataclass(frozen=True, slots=True)
 class TransactionStop:
+    """OCPP 1.6 StopTransaction."""
+
     transaction_ref: str
     meter_stop_wh: int
     timestamp: datetime
     id_tag: str | None = None
     reason: str | None = None
     samples: tuple[MeterSample, ...] = ()
+
+
+class TransactionEventType(enum.StrEnum):
+    STARTED = "Started"
+    UPDATED = "Updated"
+    ENDED = "Ended"
+
+
+@dataclass(frozen=True, slots=True)
+class TransactionEventReport:
+    """OCPP 2.0.1 TransactionEvent: one step of a transaction the charger numbered.
+
+    Events may arrive twice (a retry) or out of order (a queue replayed after an outage);
+    ``seq_no`` says where each belongs and ``offline`` that its timestamp is the
+    charger's own, from a time we could not hear it.
+    """
+
+    event_type: TransactionEventType
+    transaction_ref: str
+    seq_no: int
+    timestamp: datetime
+    trigger_reason: str
+    offline: bool = False
+    evse_id: int | None = None
+    connector_id: int | None = None
+    id_tag: str | None = None
+    token_type: str | None = None
+    charging_state: str | None = None
+    stopped_reason: str | None = None
+    remote_start_id: int | None = None
+    reservation_id: int | None = None
+    time_spent_charging_s: int | None = None
+    number_of_phases: int | None = None
+    samples: tuple[MeterSample, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """One thing a station tells us that we keep for operators and answer with thanks."""
+
+    occurred_at: datetime | None
+    summary: str
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class StationNotices:
+    """Messages with nothing to act on yet but worth keeping, as station events of
+    ``kind``: security events, NotifyEvent, charging-limit and reservation updates..."""
+
+    kind: str
+    notices: tuple[Notice, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ReportedVariable:
+    """One attribute of a device-model variable (OCPP 2.0.1 ReportData)."""
+
+    component: str
+    variable: str
+    attribute_type: str = "Actual"
+    value: str | None = None
+    component_instance: str | None = None
+    variable_instance: str | None = None
+    evse_id: int | None = None
+    connector_id: int | None = None
+    mutability: str | None = None
+    persistent: bool | None = None
+    constant: bool | None = None
+    characteristics: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceModelReport:
+    """NotifyReport: part ``seq_no`` of the answer to GetBaseReport/GetReport ``request_id``."""
+
+    request_id: int
+    seq_no: int
+    generated_at: datetime
+    more_to_come: bool
+    variables: tuple[ReportedVariable, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,7 +219,10 @@ class DataTransferRequest:
 
 @dataclass(frozen=True, slots=True)
 class DiagnosticsStatusReport:
+    """Diagnostics (1.6) or log (2.0.1 LogStatusNotification) upload progress."""
+
     status: str
+    request_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,6 +242,9 @@ ChargerRequest = (
     | DataTransferRequest
     | DiagnosticsStatusReport
     | FirmwareStatusReport
+    | TransactionEventReport
+    | StationNotices
+    | DeviceModelReport
 )
 
 
@@ -193,6 +289,13 @@ class TransactionStopped:
 
 
 @dataclass(frozen=True, slots=True)
+class TransactionEventAnswer:
+    """2.0.1: the token's verdict when the event carried one."""
+
+    authorization: Authorization | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class DataTransferAnswer:
     status: DataTransferStatus
     data: Any = None
@@ -205,6 +308,7 @@ ChargerAnswer = (
     | Authorization
     | TransactionStarted
     | TransactionStopped
+    | TransactionEventAnswer
     | DataTransferAnswer
 )
 

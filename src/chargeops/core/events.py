@@ -36,6 +36,7 @@ class StationBooted(DomainEvent):
 
 @dataclass(frozen=True, slots=True)
 class ConnectorStatusChanged(DomainEvent):
+    evse_id: int
     connector_id: int
     status: str
     error_code: str | None
@@ -45,7 +46,7 @@ class ConnectorStatusChanged(DomainEvent):
 
 @dataclass(frozen=True, slots=True)
 class MeterSampled(DomainEvent):
-    connector_id: int
+    evse_id: int
     session_id: int | None
     samples: int
 
@@ -54,20 +55,20 @@ class MeterSampled(DomainEvent):
 class AuthorizationChecked(DomainEvent):
     id_tag: str
     status: str
-    connector_id: int | None
+    evse_id: int | None
 
 
 @dataclass(frozen=True, slots=True)
 class TransactionStarted(DomainEvent):
     session_id: int
-    connector_id: int
-    id_tag: str
-    meter_start_wh: int
+    evse_id: int
+    id_tag: str | None
+    meter_start_wh: int | None
 
 
 @dataclass(frozen=True, slots=True)
 class TransactionEnded(DomainEvent):
     session_id: int
-    connector_id: int
+    evse_id: int
     energy_wh: int | None
     stop_reason: str | None

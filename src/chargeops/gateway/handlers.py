@@ -19,6 +19,7 @@ from chargeops.core import charging as c
 from chargeops.core import events
 from chargeops.core.clock import utcnow
 from chargeops.sessions import service as sessions
+from chargeops.sessions import transaction_events
 from chargeops.stations import service as stations
 from chargeops.storage.writer import GroupCommitWriter, Work
 from chargeops.users import service as users
@@ -63,17 +64,32 @@ class ChargerHandlers:
                 await self._meter_values(ctx, request)
                 return c.Acknowledged()
             case c.AuthorizeRequest():
-                return await self._authorize(ctx, request.id_tag, now)
+                return await self._authorize(ctx, request, now)
             case c.TransactionStart():
                 return await self._start(ctx, request, now)
             case c.TransactionStop():
                 return await self._stop(ctx, request, now)
             case c.DataTransferRequest():
                 return await self._data_transfer(ctx, request, now)
+            case c.TransactionEventReport():
+                return await self._transaction_event(ctx, request, now)
+            case c.StationNotices():
+                await self._notices(sid, request, now)
+                return c.Acknowledged()
+            case c.DeviceModelReport():
+                device_model = request
+                await self._writer.submit(
+                    lambda w: stations.record_device_model(w, sid, device_model, at=now)
+                )
+                return c.Acknowledged()
             case c.DiagnosticsStatusReport():
                 status = request.status
+                # the 2.0.1 name of the same thing: log upload
+                kind = "DiagnosticsStatusNotification" if ctx.ocpp_version == "1.6" else None
                 await self._writer.submit(
-                    lambda w: stations.set_diagnostics_status(w, sid, status, at=now)
+                    lambda w: stations.set_diagnostics_status(
+                        w, sid, status, at=now, kind=kind or "LogStatusNotification"
+                    )
                 )
                 return c.Acknowledged()
             case c.FirmwareStatusReport():
@@ -83,6 +99,12 @@ class ChargerHandlers:
                 )
                 return c.Acknowledged()
         raise TypeError(f"no handler for {type(request).__name__}")
+
+    async def _notices(self, station_id: str, notices: c.StationNotices, now: datetime) -> None:
+        async def unit(w: Work) -> None:
+            stations.record_notices(w, station_id, notices, at=now)
+
+        await self._writer.submit(unit)
 
     async def _meter_values(self, ctx: c.StationContext, meter: c.MeterReport) -> None:
         # The session a transaction id belongs to is remembered per connection: the
@@ -95,7 +117,7 @@ class ChargerHandlers:
             if session_id is None and ref is not None:
                 session_id = await sessions.resolve_session(w.session, ctx.station_id, ref)
             sessions.record_meter_report(
-                w, ctx.station_id, meter.connector_id, session_id, meter.samples
+                w, ctx.station_id, meter.evse_id, session_id, meter.samples
             )
             return session_id
 
@@ -131,15 +153,23 @@ class ChargerHandlers:
         return auth
 
     async def _authorize(
-        self, ctx: c.StationContext, id_tag: str, now: datetime
+        self, ctx: c.StationContext, request: c.AuthorizeRequest, now: datetime
     ) -> c.Authorization:
+        id_tag = request.id_tag
+
         async def unit(w: Work) -> c.Authorization:
-            auth = self._check(ctx, await users.authorize(w.session, id_tag, at=now))
+            auth = self._check(
+                ctx,
+                await users.authorize(w.session, id_tag, token_type=request.token_type, at=now),
+            )
+            payload = {"id_tag": id_tag, "status": auth.status.value}
+            if request.token_type is not None:
+                payload["type"] = request.token_type
             stations.record_event(
                 w,
                 ctx.station_id,
                 "Authorize",
-                {"id_tag": id_tag, "status": auth.status.value},
+                payload,
                 at=now,
                 summary=f"authorize {id_tag}: {auth.status.value}",
             )
@@ -171,11 +201,45 @@ class ChargerHandlers:
         log.info(
             "transaction %s started on connector %d for %s: %s",
             answer.transaction_ref,
-            start.connector_id,
+            start.evse_id,
             start.id_tag,
             answer.authorization.status.value,
         )
         return answer
+
+    async def _transaction_event(
+        self, ctx: c.StationContext, event: c.TransactionEventReport, now: datetime
+    ) -> c.TransactionEventAnswer:
+        async def unit(w: Work) -> tuple[bool, c.Authorization | None]:
+            auth = None
+            if event.id_tag is not None:
+                # judged as of the event: an offline start is judged by the token then
+                auth = self._check(
+                    ctx,
+                    await users.authorize(
+                        w.session, event.id_tag, token_type=event.token_type, at=event.timestamp
+                    ),
+                )
+            outcome = await transaction_events.apply_transaction_event(
+                w, ctx.station_id, ctx.ocpp_version, event, auth, at=now
+            )
+            return outcome.duplicate, auth
+
+        duplicate, auth = await self._writer.submit(unit)
+        if event.event_type is c.TransactionEventType.ENDED:
+            ctx.sessions.pop(event.transaction_ref, None)
+        if duplicate:
+            log.info("repeated TransactionEvent %s #%d", event.transaction_ref, event.seq_no)
+        elif event.event_type is not c.TransactionEventType.UPDATED:
+            log.info(
+                "transaction %s %s (#%d, %s)%s",
+                event.transaction_ref,
+                event.event_type.value.lower(),
+                event.seq_no,
+                event.trigger_reason,
+                " offline" if event.offline else "",
+            )
+        return c.TransactionEventAnswer(auth)
 
     async def _stop(
         self, ctx: c.StationContext, stop: c.TransactionStop, now: datetime

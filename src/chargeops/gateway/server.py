@@ -34,14 +34,17 @@ from chargeops.gateway.admission import Admission, Decision
 from chargeops.gateway.handlers import ChargerHandlers
 from chargeops.gateway.presence import Presence
 from chargeops.protocol import session as proto
-from chargeops.protocol import v16
+from chargeops.protocol import v16, v201
 from chargeops.protocol.errors import ErrorCode
 from chargeops.stations import service as stations
 from chargeops.storage.writer import GroupCommitWriter, Work, WriterClosed
 
 log = logging.getLogger(__name__)
 
-SUPPORTED = {v16.SUBPROTOCOL: v16.V16Adapter}
+# What we speak, best first: a charger offering several versions gets the best of them.
+SUPPORTED: dict[str, type[proto.Adapter]] = {
+    adapter.subprotocol: adapter for adapter in (v201.V21Adapter, v201.V201Adapter, v16.V16Adapter)
+}
 CLOSE_REPLACED = 4000  # private-use close code: a newer connection took over
 LAST_SEEN_SLICE = 500
 
@@ -164,9 +167,9 @@ class Gateway:
     def _select_subprotocol(
         self, connection: ServerConnection, offered: Sequence[Subprotocol]
     ) -> Subprotocol | None:
-        for name in offered:
-            if name in SUPPORTED:
-                return name
+        for name in SUPPORTED:
+            if name in offered:
+                return Subprotocol(name)
         if not offered:
             # Some older 1.6 chargers offer nothing; OCPP-J 1.6 is what they speak.
             return None

@@ -7,7 +7,8 @@ from typing import Any
 
 
 class ErrorCode(enum.StrEnum):
-    """OCPP-J RPC error codes (1.6 spellings; 2.0.1 adds its own in its adapter)."""
+    """OCPP-J RPC error codes, by meaning. The values are the 1.6 spellings; an adapter's
+    ``error_code`` turns a code into its version's word (2.0.1 renamed some)."""
 
     NOT_IMPLEMENTED = "NotImplemented"
     NOT_SUPPORTED = "NotSupported"
@@ -19,6 +20,10 @@ class ErrorCode(enum.StrEnum):
     OCCURENCE_CONSTRAINT_VIOLATION = "OccurenceConstraintViolation"  # sic, as in 1.6
     TYPE_CONSTRAINT_VIOLATION = "TypeConstraintViolation"
     GENERIC_ERROR = "GenericError"
+    # the frame is not an OCPP-J RPC frame at all (2.0.1: RpcFrameworkError)
+    RPC_FRAMEWORK_ERROR = "RpcFrameworkError"
+    # a message type number other than 2, 3 and 4 (2.0.1: MessageTypeNotSupported)
+    MESSAGE_TYPE_NOT_SUPPORTED = "MessageTypeNotSupported"
 
 
 class CallError(Exception):

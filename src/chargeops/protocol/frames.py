@@ -46,7 +46,7 @@ class BadFrame:
 
     reason: str
     unique_id: str | None = None
-    code: str = ErrorCode.FORMATION_VIOLATION
+    code: str = ErrorCode.RPC_FRAMEWORK_ERROR
 
 
 Frame = Call | CallResult | CallErrorFrame | BadFrame
@@ -71,7 +71,11 @@ def parse(text: str | bytes) -> Frame:
         if len(message) != 4 or not isinstance(message[2], str):
             return BadFrame("a CALL is [2, uniqueId, action, payload]", unique_id)
         if not isinstance(message[3], dict):
-            return BadFrame("the payload of a CALL must be a JSON object", unique_id)
+            return BadFrame(
+                "the payload of a CALL must be a JSON object",
+                unique_id,
+                ErrorCode.FORMATION_VIOLATION,
+            )
         return Call(unique_id, message[2], message[3])
     if kind == CALLRESULT:
         if len(message) != 3 or not isinstance(message[2], dict):
@@ -82,7 +86,9 @@ def parse(text: str | bytes) -> Frame:
             return BadFrame("a CALLERROR is [4, uniqueId, code, description, details]")
         details = message[4] if len(message) > 4 and isinstance(message[4], dict) else {}
         return CallErrorFrame(unique_id, str(message[2]), str(message[3]), details)
-    return BadFrame(f"unknown message type {kind!r}", unique_id, ErrorCode.PROTOCOL_ERROR)
+    return BadFrame(
+        f"unknown message type {kind!r}", unique_id, ErrorCode.MESSAGE_TYPE_NOT_SUPPORTED
+    )
 
 
 def call(unique_id: str, action: str, payload: dict[str, Any]) -> str:

@@ -26,7 +26,8 @@ from chargeops.protocol.errors import CallError, ErrorCode
 class Adapter(Protocol):
     """Translation between one OCPP version's payloads and the neutral vocabulary."""
 
-    version: str
+    version: str  # "1.6", "2.0.1", "2.1"
+    subprotocol: str  # the WebSocket subprotocol that selects it: "ocpp1.6"...
     actions: frozenset[str]  # the requests a charger may send in this version
 
     def decode(self, action: str, payload: dict[str, Any]) -> ChargerRequest:
@@ -35,6 +36,10 @@ class Adapter(Protocol):
 
     def encode(self, action: str, answer: ChargerAnswer) -> dict[str, Any]:
         """The CALLRESULT payload for ``answer`` to a CALL of ``action``."""
+        ...
+
+    def error_code(self, code: str) -> str:
+        """This version's word for an :class:`ErrorCode` (2.0.1 renamed some)."""
         ...
 
 
@@ -123,9 +128,10 @@ class ChargerSession:
             return self._receive_answer(frame.unique_id, frame, now)
         if isinstance(frame, frames.CallErrorFrame):
             return self._receive_answer(frame.unique_id, frame, now)
+        code = self.adapter.error_code(frame.code)
         if frame.unique_id is not None:
-            self._outgoing.append(frames.call_error(frame.unique_id, frame.code, frame.reason))
-        return [Refused(frame.unique_id, None, frame.code, frame.reason)]
+            self._outgoing.append(frames.call_error(frame.unique_id, code, frame.reason))
+        return [Refused(frame.unique_id, None, code, frame.reason)]
 
     def _receive_call(self, frame: frames.Call) -> SessionEvent:
         if frame.unique_id in self._open_requests:
@@ -140,10 +146,11 @@ class ChargerSession:
         try:
             message = self.adapter.decode(frame.action, frame.payload)
         except CallError as exc:
+            code = self.adapter.error_code(exc.code)
             self._outgoing.append(
-                frames.call_error(frame.unique_id, exc.code, exc.description, exc.details)
+                frames.call_error(frame.unique_id, code, exc.description, exc.details)
             )
-            return Refused(frame.unique_id, frame.action, exc.code, exc.description)
+            return Refused(frame.unique_id, frame.action, code, exc.description)
         self._open_requests[frame.unique_id] = frame.action
         return Request(frame.unique_id, frame.action, message)
 
@@ -169,13 +176,16 @@ class ChargerSession:
         try:
             payload = self.adapter.encode(action, answer)
         except CallError as exc:
-            self._outgoing.append(frames.call_error(unique_id, exc.code, exc.description))
+            code = self.adapter.error_code(exc.code)
+            self._outgoing.append(frames.call_error(unique_id, code, exc.description))
             return
         self._outgoing.append(frames.call_result(unique_id, payload))
 
     def answer_error(self, unique_id: str, code: str, description: str) -> None:
         self._open_requests.pop(unique_id, None)
-        self._outgoing.append(frames.call_error(unique_id, code, description))
+        self._outgoing.append(
+            frames.call_error(unique_id, self.adapter.error_code(code), description)
+        )
 
     # --- calling the charger --------------------------------------------------------
 

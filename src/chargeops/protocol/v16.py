@@ -7,38 +7,22 @@ validation comes first, so everything below may trust types and required fields.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 import orjson
 
 from chargeops.core import charging as c
-from chargeops.core.clock import format_timestamp, parse_timestamp
+from chargeops.core.clock import format_timestamp
 from chargeops.core.errors import InvalidInput
 from chargeops.core.units import parse_decimal, to_base
 from chargeops.protocol.errors import CallError, ErrorCode
+from chargeops.protocol.sampling import DEFAULT_MEASURAND, default_unit
+from chargeops.protocol.sampling import timestamp as _time
 from chargeops.protocol.validation import validate
 
 VERSION = "1.6"
 SUBPROTOCOL = "ocpp1.6"
-
-DEFAULT_MEASURAND = "Energy.Active.Import.Register"
-
-# What the spec leaves implicit: a sample without a unit is in the measurand's usual unit.
-_UNIT_BY_MEASURAND_PREFIX = (
-    ("Energy.Reactive", "varh"),
-    ("Energy.Active", "Wh"),
-    ("Power.Reactive", "var"),
-    ("Power.Factor", ""),
-    ("Power", "W"),
-    ("Current", "A"),
-    ("Voltage", "V"),
-    ("SoC", "Percent"),
-    ("Temperature", "Celsius"),
-    ("Frequency", ""),
-    ("RPM", ""),
-)
 
 # Actions only the central system sends: a charger sending one is not understood.
 _CENTRAL_SYSTEM_ACTIONS = frozenset(
@@ -65,17 +49,6 @@ _CENTRAL_SYSTEM_ACTIONS = frozenset(
 )
 
 
-def _time(value: str, field: str) -> datetime:
-    try:
-        return parse_timestamp(value)
-    except InvalidInput:
-        raise CallError(
-            ErrorCode.TYPE_CONSTRAINT_VIOLATION,
-            f"{field} is not a dateTime: {value!r}",
-            {"field": field},
-        ) from None
-
-
 def _connector(value: int, field: str = "connectorId", *, minimum: int = 0) -> int:
     if value < minimum:
         raise CallError(
@@ -84,13 +57,6 @@ def _connector(value: int, field: str = "connectorId", *, minimum: int = 0) -> i
             {"field": field},
         )
     return value
-
-
-def default_unit(measurand: str) -> str:
-    for prefix, unit in _UNIT_BY_MEASURAND_PREFIX:
-        if measurand.startswith(prefix):
-            return unit
-    return "Wh"
 
 
 def samples(meter_values: list[dict[str, Any]], field: str) -> tuple[c.MeterSample, ...]:
@@ -148,9 +114,16 @@ def _boot(p: dict[str, Any]) -> c.StationIdentity:
     )
 
 
+def _evse(connector_id: int) -> tuple[int, int]:
+    """A 1.6 connector n is EVSE n with one connector; 0 is the station itself."""
+    return (connector_id, 1) if connector_id > 0 else (0, 0)
+
+
 def _status(p: dict[str, Any]) -> c.ConnectorStatusReport:
+    evse_id, connector_id = _evse(_connector(p["connectorId"]))
     return c.ConnectorStatusReport(
-        connector_id=_connector(p["connectorId"]),
+        evse_id=evse_id,
+        connector_id=connector_id,
         status=p["status"],
         error_code=p["errorCode"],
         timestamp=_time(p["timestamp"], "timestamp") if "timestamp" in p else None,
@@ -163,15 +136,17 @@ def _status(p: dict[str, Any]) -> c.ConnectorStatusReport:
 def _meter_values(p: dict[str, Any]) -> c.MeterReport:
     tx = p.get("transactionId")
     return c.MeterReport(
-        connector_id=_connector(p["connectorId"]),
+        evse_id=_connector(p["connectorId"]),
         transaction_ref=None if tx is None else str(tx),
         samples=samples(p["meterValue"], "meterValue"),
     )
 
 
 def _start(p: dict[str, Any]) -> c.TransactionStart:
+    evse_id, connector_id = _evse(_connector(p["connectorId"], minimum=1))
     return c.TransactionStart(
-        connector_id=_connector(p["connectorId"], minimum=1),
+        evse_id=evse_id,
+        connector_id=connector_id,
         id_tag=p["idTag"],
         meter_start_wh=p["meterStart"],
         timestamp=_time(p["timestamp"], "timestamp"),
@@ -246,11 +221,22 @@ def _encode(answer: c.ChargerAnswer) -> dict[str, Any]:
     raise CallError(ErrorCode.INTERNAL_ERROR, f"no 1.6 form for {type(answer).__name__}")
 
 
+# 1.6 has no word of its own for these two; what it used for them
+_ERROR_WORDS: dict[str, str] = {
+    ErrorCode.RPC_FRAMEWORK_ERROR: ErrorCode.FORMATION_VIOLATION,
+    ErrorCode.MESSAGE_TYPE_NOT_SUPPORTED: ErrorCode.PROTOCOL_ERROR,
+}
+
+
 class V16Adapter:
     """The OCPP 1.6J adapter for :class:`chargeops.protocol.session.ChargerSession`."""
 
     version = VERSION
+    subprotocol = SUBPROTOCOL
     actions = ACTIONS
+
+    def error_code(self, code: str) -> str:
+        return _ERROR_WORDS.get(code, code)
 
     def decode(self, action: str, payload: dict[str, Any]) -> c.ChargerRequest:
         decoder = _DECODERS.get(action)

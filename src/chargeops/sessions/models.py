@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from chargeops.storage.base import Base
@@ -13,8 +14,9 @@ from chargeops.storage.types import DecimalText, UTCDateTime
 
 
 class ChargingSession(Base):
-    """One transaction. ``id`` is ours; ``transaction_id`` is what the charger calls it
-    (for OCPP 1.6 we hand out our own id, so the two are equal)."""
+    """One transaction, whatever the OCPP version. ``id`` is ours; ``transaction_id`` is
+    what the charger calls it (1.6: we hand out our own id, so the two are equal; 2.0.1:
+    the charger's string)."""
 
     __tablename__ = "charging_sessions"
     __table_args__ = (
@@ -23,7 +25,7 @@ class ChargingSession(Base):
         Index(
             "uq_charging_sessions_start",
             "station_id",
-            "connector_id",
+            "evse_id",
             "started_at",
             "meter_start_wh",
             unique=True,
@@ -36,18 +38,29 @@ class ChargingSession(Base):
     station_id: Mapped[str] = mapped_column(ForeignKey("stations.id", ondelete="CASCADE"))
     ocpp_version: Mapped[str] = mapped_column(String(8))
     transaction_id: Mapped[str | None] = mapped_column(String(36))
+    evse_id: Mapped[int] = mapped_column(Integer)
     connector_id: Mapped[int] = mapped_column(Integer)
-    id_tag: Mapped[str] = mapped_column(String(64))
+    # None: a 2.0.1 transaction that started before any token was presented
+    id_tag: Mapped[str | None] = mapped_column(String(64))
+    id_token_type: Mapped[str | None] = mapped_column(String(20))
+    remote_start_id: Mapped[int | None] = mapped_column(Integer)
     authorization: Mapped[str] = mapped_column(String(16))
     reservation_id: Mapped[int | None] = mapped_column(Integer)
     status: Mapped[str] = mapped_column(String(16))  # active | completed
     started_at: Mapped[datetime] = mapped_column(UTCDateTime())
     stopped_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    meter_start_wh: Mapped[int] = mapped_column(BigInteger)
+    # register values; a 2.0.1 transaction learns them from its samples, which may
+    # arrive out of order: the first/last register sample times say which one they are
+    meter_start_wh: Mapped[int | None] = mapped_column(BigInteger)
     meter_stop_wh: Mapped[int | None] = mapped_column(BigInteger)
     energy_wh: Mapped[int | None] = mapped_column(BigInteger)
     stop_reason: Mapped[str | None] = mapped_column(String(32))
     stop_id_tag: Mapped[str | None] = mapped_column(String(64))
+    first_register_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_register_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_register_wh: Mapped[int | None] = mapped_column(BigInteger)
+    charging_state: Mapped[str | None] = mapped_column(String(20))
+    last_seq_no: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
@@ -63,7 +76,7 @@ class MeterValue(Base):
         Index(
             "uq_meter_values_sample",
             "station_id",
-            "connector_id",
+            "evse_id",
             "timestamp",
             "measurand",
             "phase",
@@ -78,6 +91,7 @@ class MeterValue(Base):
         BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
     )
     station_id: Mapped[str] = mapped_column(ForeignKey("stations.id", ondelete="CASCADE"))
+    evse_id: Mapped[int] = mapped_column(Integer)
     connector_id: Mapped[int] = mapped_column(Integer)
     session_id: Mapped[int | None] = mapped_column(
         ForeignKey("charging_sessions.id", ondelete="SET NULL")
@@ -93,3 +107,26 @@ class MeterValue(Base):
     unit: Mapped[str] = mapped_column(String(16))
     raw_value: Mapped[str] = mapped_column(Text)
     raw_unit: Mapped[str] = mapped_column(String(16))
+
+
+class TransactionEvent(Base):
+    """An OCPP 2.0.1 TransactionEvent as received, stored once per (transaction, seqNo)."""
+
+    __tablename__ = "transaction_events"
+    __table_args__ = (
+        Index("uq_transaction_events_seq", "station_id", "transaction_id", "seq_no", unique=True),
+        Index("ix_transaction_events_session", "session_id", "seq_no"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("charging_sessions.id", ondelete="CASCADE"))
+    station_id: Mapped[str] = mapped_column(String(48))
+    transaction_id: Mapped[str] = mapped_column(String(36))
+    seq_no: Mapped[int] = mapped_column(Integer)
+    event_type: Mapped[str] = mapped_column(String(10))  # Started | Updated | Ended
+    trigger_reason: Mapped[str] = mapped_column(String(32))
+    timestamp: Mapped[datetime] = mapped_column(UTCDateTime())
+    offline: Mapped[bool] = mapped_column(Boolean)
+    charging_state: Mapped[str | None] = mapped_column(String(20))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -45,13 +45,18 @@ class SessionOut(BaseModel):
         description="the charger's transaction id (an integer for OCPP 1.6)"
     )
     station_id: str
-    connector_id: int
-    id_tag: str
+    evse_id: int = Field(description="the EVSE (1.6: the connector number)")
+    connector_id: int = Field(description="the connector of that EVSE (1.6: always 1)")
+    id_tag: str | None = Field(description="the token that started it, if any yet")
+    id_token_type: str | None = Field(description="ISO14443, eMAID, Central... (2.0.1)")
     authorization: str = Field(description="the answer the token got at start")
     started_at: datetime
     stopped_at: datetime | None
-    meter_start_wh: int
+    meter_start_wh: int | None = Field(description="energy register at the start, Wh")
     meter_stop_wh: int | None
+    charging_state: str | None = Field(
+        description="Charging, EVConnected, SuspendedEV, SuspendedEVSE, Idle (2.0.1)"
+    )
     energy_wh: int | None
     status: str = Field(description="active or completed")
     stop_reason: str | None
@@ -65,13 +70,16 @@ class SessionOut(BaseModel):
             id=row.id,
             transaction_id=tx,
             station_id=row.station_id,
+            evse_id=row.evse_id,
             connector_id=row.connector_id,
             id_tag=row.id_tag,
+            id_token_type=row.id_token_type,
             authorization=row.authorization,
             started_at=row.started_at,
             stopped_at=row.stopped_at,
             meter_start_wh=row.meter_start_wh,
             meter_stop_wh=row.meter_stop_wh,
+            charging_state=row.charging_state,
             energy_wh=row.energy_wh,
             status=row.status,
             stop_reason=row.stop_reason,

@@ -52,7 +52,7 @@ async def start_transaction(
         await work.session.execute(
             select(ChargingSession).where(
                 ChargingSession.station_id == station_id,
-                ChargingSession.connector_id == start.connector_id,
+                ChargingSession.evse_id == start.evse_id,
                 ChargingSession.started_at == start.timestamp,
                 ChargingSession.meter_start_wh == start.meter_start_wh,
             )
@@ -67,6 +67,7 @@ async def start_transaction(
     row = ChargingSession(
         station_id=station_id,
         ocpp_version=ocpp_version,
+        evse_id=start.evse_id,
         connector_id=start.connector_id,
         id_tag=start.id_tag,
         authorization=authorization.status.value,
@@ -86,7 +87,7 @@ async def start_transaction(
             station_id,
             start.timestamp,
             row.id,
-            start.connector_id,
+            start.evse_id,
             start.id_tag,
             start.meter_start_wh,
         )
@@ -126,8 +127,8 @@ async def stop_transaction(
     row.status = COMPLETED
     row.stopped_at = stop.timestamp
     row.meter_stop_wh = stop.meter_stop_wh
-    row.energy_wh = stop.meter_stop_wh - row.meter_start_wh
-    if row.energy_wh < 0:
+    row.energy_wh = stop.meter_stop_wh - (row.meter_start_wh or 0)
+    if row.meter_start_wh is not None and row.energy_wh < 0:
         log.warning(
             "meter stop below meter start: negative energy recorded as is",
             extra={"station_id": station_id, "session_id": row.id},
@@ -136,10 +137,10 @@ async def stop_transaction(
     row.stop_id_tag = stop.id_tag
     row.updated_at = at
     if stop.samples:
-        record_samples(work, station_id, row.connector_id, row.id, stop.samples)
+        record_samples(work, station_id, row.evse_id, row.id, stop.samples)
     work.emit(
         events.TransactionEnded(
-            station_id, stop.timestamp, row.id, row.connector_id, row.energy_wh, row.stop_reason
+            station_id, stop.timestamp, row.id, row.evse_id, row.energy_wh, row.stop_reason
         )
     )
     return StopOutcome(row, duplicate=False)
@@ -160,14 +161,19 @@ async def resolve_session(
 def record_samples(
     work: Work,
     station_id: str,
-    connector_id: int,
+    evse_id: int,
     session_id: int | None,
     samples: Sequence[MeterSample],
+    *,
+    connector_id: int | None = None,
 ) -> None:
     """Store samples once each (written with the rest of the batch at commit)."""
+    if connector_id is None:
+        connector_id = 1 if evse_id > 0 else 0
     rows = [
         {
             "station_id": station_id,
+            "evse_id": evse_id,
             "connector_id": connector_id,
             "session_id": session_id,
             "timestamp": s.timestamp,
@@ -189,18 +195,16 @@ def record_samples(
 def record_meter_report(
     work: Work,
     station_id: str,
-    connector_id: int,
+    evse_id: int,
     session_id: int | None,
     samples: Sequence[MeterSample],
 ) -> None:
     """Store a MeterValues report; ``session_id`` from :func:`resolve_session`."""
     if not samples:
         return
-    record_samples(work, station_id, connector_id, session_id, samples)
+    record_samples(work, station_id, evse_id, session_id, samples)
     work.emit(
-        events.MeterSampled(
-            station_id, samples[-1].timestamp, connector_id, session_id, len(samples)
-        )
+        events.MeterSampled(station_id, samples[-1].timestamp, evse_id, session_id, len(samples))
     )
 
 

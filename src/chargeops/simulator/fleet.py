@@ -4,6 +4,9 @@
 own WebSocket (``{url}/{station_id}``, HTTP Basic auth when a password is set) and
 reconnects with exponential backoff and jitter when the CSMS goes away, so a restarted
 server sees the fleet come back without a thundering herd.
+
+A fleet speaks one OCPP version, or, with ``ocpp_version="mixed"``, every supported
+version by turns (station 1 speaks 1.6, station 2 speaks 2.0.1, station 3 speaks 1.6...).
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from websockets.exceptions import InvalidStatus, WebSocketException
 from websockets.headers import build_authorization_basic
 from websockets.typing import Subprotocol
 
-from chargeops.simulator import v16
+from chargeops.simulator import v16, v201
 from chargeops.simulator.station import (
     CsmsLink,
     SessionEnd,
@@ -53,12 +56,16 @@ class _Wiring:
     make_link: Callable[[Station, ClientConnection, float, bool], _Link]
 
 
-#: One entry per OCPP version the simulator speaks; 2.0.1 is added beside 1.6.
+#: One entry per OCPP version the simulator speaks.
 _WIRINGS: dict[str, _Wiring] = {
     "1.6": _Wiring(v16.SUBPROTOCOL, v16.V16Link),
+    "2.0.1": _Wiring(v201.SUBPROTOCOL, v201.V201Link),
 }
 
 SUPPORTED_OCPP_VERSIONS: tuple[str, ...] = tuple(_WIRINGS)
+
+#: The ``ocpp_version`` of a fleet whose stations take turns at the supported versions.
+MIXED = "mixed"
 
 
 def station_ids(prefix: str, n: int) -> list[str]:
@@ -86,6 +93,7 @@ class FleetConfig:
     With the same ``seed`` every station gets the same connectors, power, serial numbers
     and session rhythm on every run (timing jitter of the network aside).
     An empty ``id_tags`` means :func:`default_id_tags` for the number of stations.
+    ``ocpp_version`` is one of :data:`SUPPORTED_OCPP_VERSIONS`, or :data:`MIXED`.
     """
 
     url: str
@@ -119,9 +127,11 @@ class FleetConfig:
             raise ValueError(f"url must start with ws:// or wss://, got {self.url!r}")
         if self.stations < 0:
             raise ValueError("stations must be 0 or more")
-        if self.ocpp_version not in _WIRINGS:
+        if self.ocpp_version != MIXED and self.ocpp_version not in _WIRINGS:
             supported = ", ".join(SUPPORTED_OCPP_VERSIONS)
-            raise ValueError(f"OCPP {self.ocpp_version} is not simulated (supported: {supported})")
+            raise ValueError(
+                f"OCPP {self.ocpp_version} is not simulated (supported: {supported}, or {MIXED})"
+            )
         if self.meter_interval_s <= 0:
             raise ValueError("meter_interval_s must be positive")
         _check_range("charge_duration_s", self.charge_duration_s, 0.0)
@@ -133,6 +143,18 @@ class FleetConfig:
             object.__setattr__(self, "id_tags", default_id_tags(max(self.stations, 1)))
         if any(not 1 <= len(tag) <= 20 for tag in self.id_tags):
             raise ValueError("id tags must be 1 to 20 characters (OCPP IdToken)")
+
+    @property
+    def ocpp_versions(self) -> tuple[str, ...]:
+        """The versions the fleet speaks, in the order stations take them."""
+        if self.ocpp_version == MIXED:
+            return SUPPORTED_OCPP_VERSIONS
+        return (self.ocpp_version,)
+
+    def ocpp_version_of(self, index: int) -> str:
+        """The version the station at ``index`` (0-based) speaks."""
+        versions = self.ocpp_versions
+        return versions[index % len(versions)]
 
 
 def make_stations(config: FleetConfig) -> list[Station]:
@@ -175,13 +197,19 @@ async def run_fleet(config: FleetConfig, stop: asyncio.Event) -> None:
     logger.info(
         "starting %d simulated stations (OCPP %s) against %s",
         len(stations),
-        config.ocpp_version,
+        " and ".join(config.ocpp_versions) + (" by turns" if config.ocpp_version == MIXED else ""),
         config.url,
     )
     async with asyncio.TaskGroup() as tg:
         for index, station in enumerate(stations):
             tg.create_task(
-                run_station(station, config, stop, start_delay_s=index * config.stagger_s),
+                run_station(
+                    station,
+                    config,
+                    stop,
+                    start_delay_s=index * config.stagger_s,
+                    ocpp_version=config.ocpp_version_of(index),
+                ),
                 name=f"simulator {station.station_id}",
             )
     logger.info("simulated fleet stopped")
@@ -200,17 +228,22 @@ def _station_url(base: str, station_id: str) -> str:
 
 
 async def run_station(
-    station: Station, config: FleetConfig, stop: asyncio.Event, start_delay_s: float = 0.0
+    station: Station,
+    config: FleetConfig,
+    stop: asyncio.Event,
+    start_delay_s: float = 0.0,
+    ocpp_version: str | None = None,
 ) -> None:
     """Keep one station connected until ``stop``: connect, boot, run; on loss, back off and retry.
 
-    The backoff starts at ``reconnect_delay_s[0]``, doubles up to ``reconnect_delay_s[1]``
-    with jitter, and starts over after a connection on which the station was booted. A
-    Reset reconnects at once.
+    The station speaks ``ocpp_version``, by default the fleet's first version. The backoff
+    starts at ``reconnect_delay_s[0]``, doubles up to ``reconnect_delay_s[1]`` with jitter,
+    and starts over after a connection on which the station was booted. A Reset
+    reconnects at once.
     """
+    wiring = _WIRINGS[ocpp_version or config.ocpp_version_of(0)]
     if await _sleep_unless(stop, start_delay_s):
         return
-    wiring = _WIRINGS[config.ocpp_version]
     url = _station_url(config.url, station.station_id)
     headers: dict[str, str] = {}
     if config.password is not None:

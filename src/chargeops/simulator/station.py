@@ -6,7 +6,7 @@ A :class:`Station` is a small state machine per connector::
       -> CHARGING (periodic meter values) -> STOPPING (StopTransaction) -> FINISHING -> IDLE
 
 It talks to the CSMS only through a :class:`CsmsLink`, the version-neutral port an OCPP
-wiring implements (``v16.py`` today, a 2.0.1 wiring beside it later). Commands from the
+wiring implements (``v16.py`` for 1.6J, ``v201.py`` for 2.0.1). Commands from the
 CSMS arrive as plain method calls (:meth:`Station.remote_start`, ...) that only change
 state and wake the connector; the connector task then sends whatever follows, because a
 handler that awaited a call to the CSMS would deadlock the connection's read loop.

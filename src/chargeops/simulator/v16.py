@@ -8,14 +8,10 @@ so a handler waiting for an answer would wait forever.
 
 from __future__ import annotations
 
-import logging
-import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any
 
-from ocpp.exceptions import OCPPError
-from ocpp.routing import after, on
 from ocpp.v16 import ChargePoint, call, call_result
 from ocpp.v16.enums import (
     Action,
@@ -47,17 +43,21 @@ from chargeops.simulator.station import (
     BootStatus,
     CommandStatus,
     ConnectorStatus,
-    CsmsCallError,
     StartResult,
     Station,
     StationSpec,
     StopReason,
     TriggerKind,
 )
+from chargeops.simulator.wiring import (
+    after_action,
+    format_timestamp,
+    frame_logger,
+    on_action,
+    send_call,
+)
 
 SUBPROTOCOL = "ocpp1.6"
-
-_Handler = TypeVar("_Handler", bound=Callable[..., Any])
 
 _CONTEXTS = {
     ReadingContext.PERIODIC: V16ReadingContext.sample_periodic,
@@ -91,24 +91,6 @@ _WRITABLE_KEYS: dict[str, Callable[[Station, float], None]] = {
 }
 
 
-def _on(action: str) -> Callable[[_Handler], _Handler]:
-    """The ``ocpp`` package's ``@on``, typed so handlers keep their signatures."""
-    decorator: Callable[[_Handler], _Handler] = on(action)
-    return decorator
-
-
-def _after(action: str) -> Callable[[_Handler], _Handler]:
-    """The ``ocpp`` package's ``@after``: runs once the answer has been sent."""
-    decorator: Callable[[_Handler], _Handler] = after(action)
-    return decorator
-
-
-def format_timestamp(moment: datetime) -> str:
-    """OCPP timestamps: UTC with a ``Z``, millisecond precision."""
-    text = moment.astimezone(UTC).isoformat(timespec="milliseconds")
-    return text.replace("+00:00", "Z")
-
-
 def meter_value(sample: MeterSample) -> dict[str, Any]:
     """A 1.6 MeterValue: the register as whole Wh, then power, current, voltage and SoC."""
     context = _CONTEXTS[sample.context]
@@ -138,25 +120,6 @@ def meter_value(sample: MeterSample) -> dict[str, Any]:
     return {"timestamp": format_timestamp(sample.timestamp), "sampledValue": sampled}
 
 
-class _FrameLogger(logging.LoggerAdapter[logging.Logger]):
-    """Tones down the ``ocpp`` package's logging to fit a fleet.
-
-    It logs every frame at INFO (DEBUG material at fleet scale), and an ERROR with a
-    traceback for each command the station has no handler for, although it has answered
-    it with a CALLERROR: a warning with the reason says enough, the traceback goes to DEBUG.
-    """
-
-    def info(self, msg: object, *args: object, **kwargs: Any) -> None:
-        self.debug(msg, *args, **kwargs)
-
-    def exception(self, msg: object, *args: object, **kwargs: Any) -> None:
-        self.warning(f"{msg}: %s", *args, sys.exception())
-        self.debug("traceback of the above", exc_info=True)
-
-
-_frame_logger = _FrameLogger(logging.getLogger("chargeops.simulator.frames"))
-
-
 class V16Link(ChargePoint):  # type: ignore[misc]  # the ocpp package is untyped
     """One station's OCPP 1.6J connection: the station's :class:`CsmsLink` for 1.6."""
 
@@ -167,10 +130,10 @@ class V16Link(ChargePoint):  # type: ignore[misc]  # the ocpp package is untyped
             station.station_id,
             connection,
             response_timeout=response_timeout_s,
-            logger=_frame_logger,
+            logger=frame_logger,
         )
         self._station = station
-        self._skip_validation = not validate
+        self._validate = validate
 
     async def serve(self) -> None:
         """Read and dispatch frames until the connection closes (then raise its error)."""
@@ -178,13 +141,7 @@ class V16Link(ChargePoint):  # type: ignore[misc]  # the ocpp package is untyped
 
     async def _call(self, payload: Any) -> Any:
         """Send a CALL; a CALLERROR or invalid answer becomes a :class:`CsmsCallError`."""
-        try:
-            return await self.call(
-                payload, suppress=False, skip_schema_validation=self._skip_validation
-            )
-        except OCPPError as exc:
-            code = getattr(exc, "code", type(exc).__name__)
-            raise CsmsCallError(type(payload).__name__, code, str(exc.description)) from exc
+        return await send_call(self, payload, self._validate)
 
     # ------------------------------------------------------------ CsmsLink
 
@@ -276,7 +233,7 @@ class V16Link(ChargePoint):  # type: ignore[misc]  # the ocpp package is untyped
 
     # ------------------------------------------------------ CSMS commands
 
-    @_on(Action.remote_start_transaction)
+    @on_action(Action.remote_start_transaction)
     def on_remote_start_transaction(
         self, id_tag: str, connector_id: int | None = None, **_: Any
     ) -> Any:
@@ -286,7 +243,7 @@ class V16Link(ChargePoint):  # type: ignore[misc]  # the ocpp package is untyped
             status=RemoteStartStopStatus.accepted if accepted else RemoteStartStopStatus.rejected
         )
 
-    @_on(Action.remote_stop_transaction)
+    @on_action(Action.remote_stop_transaction)
     def on_remote_stop_transaction(self, transaction_id: int, **_: Any) -> Any:
         """Stop a charging transaction with reason Remote."""
         accepted = self._station.remote_stop(str(transaction_id)) is CommandStatus.ACCEPTED
@@ -294,19 +251,19 @@ class V16Link(ChargePoint):  # type: ignore[misc]  # the ocpp package is untyped
             status=RemoteStartStopStatus.accepted if accepted else RemoteStartStopStatus.rejected
         )
 
-    @_on(Action.reset)
+    @on_action(Action.reset)
     def on_reset(self, type: str, **_: Any) -> Any:
         """Always accepted; the reboot starts once the answer is out (see ``after_reset``)."""
         self._station.reset(hard=type == ResetType.hard)
         return call_result.Reset(status=ResetStatus.accepted)
 
-    @_after(Action.reset)
+    @after_action(Action.reset)
     def after_reset(self, type: str, **_: Any) -> None:
         """Stop transactions (reason Soft/HardReset), close, reconnect and boot again."""
         hard = type == ResetType.hard
         self._station.request_end(StopReason.HARD_RESET if hard else StopReason.SOFT_RESET)
 
-    @_on(Action.unlock_connector)
+    @on_action(Action.unlock_connector)
     def on_unlock_connector(self, connector_id: int, **_: Any) -> Any:
         """Unlocked (ending a running transaction first), or NotSupported for no such connector."""
         status = self._station.unlock(connector_id)
@@ -316,7 +273,7 @@ class V16Link(ChargePoint):  # type: ignore[misc]  # the ocpp package is untyped
             else UnlockStatus.not_supported
         )
 
-    @_on(Action.change_availability)
+    @on_action(Action.change_availability)
     def on_change_availability(self, connector_id: int, type: str, **_: Any) -> Any:
         """Accepted, or Scheduled when a connector is busy and changes after its session."""
         status = self._station.change_availability(
@@ -342,7 +299,7 @@ class V16Link(ChargePoint):  # type: ignore[misc]  # the ocpp package is untyped
             "SupportedFeatureProfiles": ("Core,RemoteTrigger", True),
         }
 
-    @_on(Action.get_configuration)
+    @on_action(Action.get_configuration)
     def on_get_configuration(self, key: list[str] | None = None, **_: Any) -> Any:
         """All known keys, or the requested ones with the unknown ones listed."""
         known = self._configuration()
@@ -356,7 +313,7 @@ class V16Link(ChargePoint):  # type: ignore[misc]  # the ocpp package is untyped
             unknown_key=[name for name in wanted if name not in known] or None,
         )
 
-    @_on(Action.change_configuration)
+    @on_action(Action.change_configuration)
     def on_change_configuration(self, key: str, value: str, **_: Any) -> Any:
         """The intervals are writable (positive seconds); other known keys are read-only."""
         apply = _WRITABLE_KEYS.get(key)
@@ -376,7 +333,7 @@ class V16Link(ChargePoint):  # type: ignore[misc]  # the ocpp package is untyped
         apply(self._station, seconds)
         return call_result.ChangeConfiguration(status=ConfigurationStatus.accepted)
 
-    @_on(Action.trigger_message)
+    @on_action(Action.trigger_message)
     def on_trigger_message(
         self, requested_message: str, connector_id: int | None = None, **_: Any
     ) -> Any:
@@ -389,12 +346,12 @@ class V16Link(ChargePoint):  # type: ignore[misc]  # the ocpp package is untyped
             status=TriggerMessageStatus.accepted if accepted else TriggerMessageStatus.rejected
         )
 
-    @_on(Action.clear_cache)
+    @on_action(Action.clear_cache)
     def on_clear_cache(self, **_: Any) -> Any:
         """There is no authorization cache to clear, so clearing always succeeds."""
         return call_result.ClearCache(status=ClearCacheStatus.accepted)
 
-    @_on(Action.data_transfer)
+    @on_action(Action.data_transfer)
     def on_data_transfer(self, vendor_id: str, **_: Any) -> Any:
         """The simulator knows no vendor extensions."""
         return call_result.DataTransfer(status=DataTransferStatus.unknown_vendor_id)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
+import orjson
 from fastapi import APIRouter, Query
 
+from chargeops.core.errors import InvalidInput
 from chargeops.core.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, decode_cursor, encode_cursor
 from chargeops.stations import service
-from chargeops.stations.schemas import StationOut
+from chargeops.stations.schemas import StationEventOut, StationOut, VariableOut
 from chargeops.storage.http import DbSession
 
 router = APIRouter(prefix="/stations", tags=["stations"])
@@ -33,3 +35,59 @@ async def list_stations(
 async def get_station(station_id: str, db: DbSession) -> StationOut:
     row, connectors = await service.get_station(db, station_id)
     return StationOut.of(row, connectors)
+
+
+@router.get(
+    "/{station_id}/events",
+    response_model=Page[StationEventOut],
+    summary="What the station reported, newest first (security events, NotifyEvent...)",
+)
+async def list_events(
+    station_id: str,
+    db: DbSession,
+    kind: Annotated[str | None, Query(description="e.g. SecurityEvent, NotifyEvent")] = None,
+    cursor: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+) -> Page[StationEventOut]:
+    before = decode_cursor(cursor)
+    if before is not None and not isinstance(before, int):
+        raise InvalidInput("invalid cursor: pass back next_cursor as it was given")
+    rows = await service.list_events(db, station_id, kind=kind, before_id=before, limit=limit + 1)
+    items = [StationEventOut.of(r) for r in rows[:limit]]
+    more = len(rows) > limit
+    return Page(items=items, next_cursor=encode_cursor(items[-1].id) if more else None)
+
+
+@router.get(
+    "/{station_id}/variables",
+    response_model=Page[VariableOut],
+    summary="The station's device model (OCPP 2.0.1 NotifyReport), by component and variable",
+)
+async def list_variables(
+    station_id: str,
+    db: DbSession,
+    component: Annotated[str | None, Query(description="e.g. EVSE, OCPPCommCtrlr")] = None,
+    variable: Annotated[str | None, Query(description="e.g. AvailabilityState")] = None,
+    cursor: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+) -> Page[VariableOut]:
+    after = _variable_cursor(decode_cursor(cursor))
+    rows = await service.list_variables(
+        db, station_id, component=component, variable=variable, after=after, limit=limit + 1
+    )
+    items = [VariableOut.of(r) for r in rows[:limit]]
+    more = len(rows) > limit
+    last = service.variable_key(rows[limit - 1]) if more else None
+    return Page(
+        items=items, next_cursor=encode_cursor(orjson.dumps(last).decode()) if last else None
+    )
+
+
+def _variable_cursor(key: str | int | None) -> service.VariableKey | None:
+    if key is None:
+        return None
+    try:
+        c, ci, e, k, v, vi, a = orjson.loads(str(key))
+        return (str(c), str(ci), int(e), int(k), str(v), str(vi), str(a))
+    except (ValueError, TypeError):
+        raise InvalidInput("invalid cursor: pass back next_cursor as it was given") from None

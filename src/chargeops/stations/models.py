@@ -39,13 +39,15 @@ class Station(Base):
 
 
 class Connector(Base):
-    """The current state of a connector; connector 0 stands for the station itself."""
+    """The current state of a connector of an EVSE; EVSE 0 / connector 0 stands for the
+    station itself. An OCPP 1.6 connector n is EVSE n, connector 1."""
 
     __tablename__ = "connectors"
 
     station_id: Mapped[str] = mapped_column(
         ForeignKey("stations.id", ondelete="CASCADE"), primary_key=True
     )
+    evse_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     connector_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     status: Mapped[str] = mapped_column(String(32))
     error_code: Mapped[str | None] = mapped_column(String(50))
@@ -63,6 +65,7 @@ class ConnectorStatusChange(Base):
         Index(
             "uq_connector_status_changes_sample",
             "station_id",
+            "evse_id",
             "connector_id",
             "timestamp",
             "status",
@@ -73,6 +76,7 @@ class ConnectorStatusChange(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     station_id: Mapped[str] = mapped_column(ForeignKey("stations.id", ondelete="CASCADE"))
+    evse_id: Mapped[int] = mapped_column(Integer)
     connector_id: Mapped[int] = mapped_column(Integer)
     status: Mapped[str] = mapped_column(String(32))
     error_code: Mapped[str] = mapped_column(String(50))
@@ -96,3 +100,29 @@ class StationEvent(Base):
     summary: Mapped[str | None] = mapped_column(Text)
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class StationVariable(Base):
+    """One attribute of one variable of the station's device model (OCPP 2.0.1
+    NotifyReport). Absent instances are '' and absent EVSE/connector 0, so the key is
+    never NULL and a new report replaces the old value."""
+
+    __tablename__ = "station_variables"
+
+    station_id: Mapped[str] = mapped_column(
+        ForeignKey("stations.id", ondelete="CASCADE"), primary_key=True
+    )
+    component: Mapped[str] = mapped_column(String(50), primary_key=True)
+    component_instance: Mapped[str] = mapped_column(String(50), primary_key=True)
+    evse_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    connector_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    variable: Mapped[str] = mapped_column(String(50), primary_key=True)
+    variable_instance: Mapped[str] = mapped_column(String(50), primary_key=True)
+    attribute_type: Mapped[str] = mapped_column(String(8), primary_key=True)
+    value: Mapped[str | None] = mapped_column(Text)
+    mutability: Mapped[str | None] = mapped_column(String(10))
+    persistent: Mapped[bool | None] = mapped_column(Boolean)
+    constant: Mapped[bool | None] = mapped_column(Boolean)
+    # unit, dataType, minLimit, maxLimit, valuesList, supportsMonitoring
+    characteristics: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -12,14 +12,26 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, func, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chargeops.core import events
-from chargeops.core.charging import ConnectorStatusReport, RegistrationStatus, StationIdentity
+from chargeops.core.charging import (
+    ConnectorStatusReport,
+    DeviceModelReport,
+    RegistrationStatus,
+    StationIdentity,
+    StationNotices,
+)
 from chargeops.core.clock import utcnow
 from chargeops.core.errors import InvalidInput, NotFound
-from chargeops.stations.models import Connector, ConnectorStatusChange, Station, StationEvent
+from chargeops.stations.models import (
+    Connector,
+    ConnectorStatusChange,
+    Station,
+    StationEvent,
+    StationVariable,
+)
 from chargeops.stations.passwords import hash_password
 from chargeops.storage.upsert import upsert_newer
 from chargeops.storage.writer import Work
@@ -221,6 +233,7 @@ async def record_status(
         [
             {
                 "station_id": station_id,
+                "evse_id": report.evse_id,
                 "connector_id": report.connector_id,
                 **state,
                 "timestamp": at,
@@ -231,14 +244,21 @@ async def record_status(
     await upsert_newer(
         work.session,
         Connector,
-        {"station_id": station_id, "connector_id": report.connector_id, **state, "updated_at": at},
-        key=("station_id", "connector_id"),
+        {
+            "station_id": station_id,
+            "evse_id": report.evse_id,
+            "connector_id": report.connector_id,
+            **state,
+            "updated_at": at,
+        },
+        key=("station_id", "evse_id", "connector_id"),
         newer="updated_at",
     )
     work.emit(
         events.ConnectorStatusChanged(
             station_id,
             at,
+            report.evse_id,
             report.connector_id,
             report.status,
             error_code,
@@ -285,17 +305,95 @@ async def set_firmware_status(work: Work, station_id: str, status: str, *, at: d
     )
 
 
-async def set_diagnostics_status(work: Work, station_id: str, status: str, *, at: datetime) -> None:
+async def set_diagnostics_status(
+    work: Work,
+    station_id: str,
+    status: str,
+    *,
+    at: datetime,
+    kind: str = "DiagnosticsStatusNotification",
+) -> None:
+    """Diagnostics (1.6) or log (2.0.1) upload progress."""
     await work.session.execute(
         update(_STATIONS).where(Station.id == station_id).values(diagnostics_status=status)
     )
     record_event(
         work,
         station_id,
-        "DiagnosticsStatusNotification",
+        kind,
         {"status": status},
         at=at,
         summary=f"diagnostics upload: {status}",
+    )
+
+
+def record_notices(work: Work, station_id: str, notices: StationNotices, *, at: datetime) -> None:
+    """Keep what a station reported (security events, NotifyEvent...) as station events."""
+    for notice in notices.notices:
+        record_event(
+            work,
+            station_id,
+            notices.kind,
+            notice.payload,
+            at=notice.occurred_at or at,
+            summary=notice.summary,
+        )
+
+
+_VARIABLE_KEY = (
+    "station_id",
+    "component",
+    "component_instance",
+    "evse_id",
+    "connector_id",
+    "variable",
+    "variable_instance",
+    "attribute_type",
+)
+
+
+async def record_device_model(
+    work: Work, station_id: str, report: DeviceModelReport, *, at: datetime
+) -> None:
+    """Store the variables of a NotifyReport part; a newer report replaces older values,
+    an older one (a part delivered late) does not overwrite them."""
+    for v in report.variables:
+        await upsert_newer(
+            work.session,
+            StationVariable,
+            {
+                "station_id": station_id,
+                "component": v.component,
+                "component_instance": v.component_instance or "",
+                "evse_id": v.evse_id or 0,
+                "connector_id": v.connector_id or 0,
+                "variable": v.variable,
+                "variable_instance": v.variable_instance or "",
+                "attribute_type": v.attribute_type,
+                "value": v.value,
+                "mutability": v.mutability,
+                "persistent": v.persistent,
+                "constant": v.constant,
+                "characteristics": v.characteristics,
+                "updated_at": report.generated_at,
+            },
+            key=_VARIABLE_KEY,
+            newer="updated_at",
+        )
+    more = ", more to come" if report.more_to_come else ""
+    record_event(
+        work,
+        station_id,
+        "NotifyReport",
+        {
+            "request_id": report.request_id,
+            "seq_no": report.seq_no,
+            "variables": len(report.variables),
+            "tbc": report.more_to_come,
+        },
+        at=report.generated_at,
+        summary=f"device model report {report.request_id} part {report.seq_no}: "
+        f"{len(report.variables)} values{more}",
     )
 
 
@@ -327,9 +425,87 @@ async def _connectors_of(
     stmt = (
         select(Connector)
         .where(Connector.station_id.in_(station_ids))
-        .order_by(Connector.station_id, Connector.connector_id)
+        .order_by(Connector.station_id, Connector.evse_id, Connector.connector_id)
     )
     result: dict[str, list[Connector]] = {}
     for connector in (await session.execute(stmt)).scalars():
         result.setdefault(connector.station_id, []).append(connector)
     return result
+
+
+async def _require_station(session: AsyncSession, station_id: str) -> None:
+    if await session.get(Station, station_id) is None:
+        raise NotFound(f"no station {station_id!r}")
+
+
+async def list_events(
+    session: AsyncSession,
+    station_id: str,
+    *,
+    kind: str | None = None,
+    before_id: int | None = None,
+    limit: int = 50,
+) -> Sequence[StationEvent]:
+    """Newest first: boots, security events, NotifyEvent, data transfers..."""
+    await _require_station(session, station_id)
+    stmt = (
+        select(StationEvent)
+        .where(StationEvent.station_id == station_id)
+        .order_by(StationEvent.id.desc())
+        .limit(limit)
+    )
+    if kind is not None:
+        stmt = stmt.where(StationEvent.kind == kind)
+    if before_id is not None:
+        stmt = stmt.where(StationEvent.id < before_id)
+    return (await session.execute(stmt)).scalars().all()
+
+
+VariableKey = tuple[str, str, int, int, str, str, str]
+
+
+def variable_key(row: StationVariable) -> VariableKey:
+    return (
+        row.component,
+        row.component_instance,
+        row.evse_id,
+        row.connector_id,
+        row.variable,
+        row.variable_instance,
+        row.attribute_type,
+    )
+
+
+async def list_variables(
+    session: AsyncSession,
+    station_id: str,
+    *,
+    component: str | None = None,
+    variable: str | None = None,
+    after: VariableKey | None = None,
+    limit: int = 50,
+) -> Sequence[StationVariable]:
+    """The station's device model, ordered by component, then variable."""
+    await _require_station(session, station_id)
+    columns = (
+        StationVariable.component,
+        StationVariable.component_instance,
+        StationVariable.evse_id,
+        StationVariable.connector_id,
+        StationVariable.variable,
+        StationVariable.variable_instance,
+        StationVariable.attribute_type,
+    )
+    stmt = (
+        select(StationVariable)
+        .where(StationVariable.station_id == station_id)
+        .order_by(*columns)
+        .limit(limit)
+    )
+    if component is not None:
+        stmt = stmt.where(func.lower(StationVariable.component) == component.lower())
+    if variable is not None:
+        stmt = stmt.where(func.lower(StationVariable.variable) == variable.lower())
+    if after is not None:
+        stmt = stmt.where(tuple_(*columns) > tuple_(*after))
+    return (await session.execute(stmt)).scalars().all()

@@ -19,6 +19,8 @@ class IdToken(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     id_tag: Mapped[str] = mapped_column(String(64))
+    # OCPP 2.0.1 IdTokenEnumType (ISO14443, eMAID, Central...); None: any type matches
+    type: Mapped[str | None] = mapped_column(String(20))
     status: Mapped[str] = mapped_column(String(16))  # accepted | blocked | expired
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     parent_id_tag: Mapped[str | None] = mapped_column(String(64))
