@@ -654,7 +654,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--flood-duration", type=float, help="default 30")
     parser.add_argument("--flood-procs", type=int, default=1, help="loadgen processes in flood")
     parser.add_argument("--procs", type=int, default=1, help="loadgen processes, other phases")
-    parser.add_argument("--rate", type=float, default=500.0, help="ramp-up connections/s")
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=100.0,
+        help="ramp-up connections/s (100: what the server sets up while 10,000 others send)",
+    )
     parser.add_argument("--concurrency", type=int, default=1000, help="storm handshakes in flight")
     parser.add_argument("--timeout", type=float, default=30.0, help="per CALL, s")
     parser.add_argument("--settle", type=float, default=3.0, help="s before sampling RSS")
