@@ -495,3 +495,34 @@ async def test_a_21_station_is_handled_like_a_201_one(server: RunningServer) -> 
         assert answer.status == "Accepted"
         station = await server.get("/api/v1/stations/CP-21")
     assert station["ocpp_version"] == "2.1"
+
+
+async def test_updates_in_sequence_keep_state_and_skip_repeats(server: RunningServer) -> None:
+    # The short path for Updated events (what the connection remembers) must agree with
+    # the database: repeats stored once, the newest charging state shown, before and
+    # after a reconnect.
+    await server.add_station("CP-SEQ")
+    async with charge_point(server, "CP-SEQ", version="2.0.1") as cp:
+        await boot(cp)
+        await cp.call(event("Started", 0, 0, wh=0, state="Charging", evse={"id": 1}))
+        await cp.call(event("Updated", 1, 1, wh=100, state="SuspendedEV"))
+        await cp.call(event("Updated", 1, 1, wh=100, state="SuspendedEV"))  # a retry
+        await cp.call(event("Updated", 2, 2, wh=200, state="Charging"))
+        await cp.call(event("Updated", 3, 3, wh=300))  # no state: it did not change
+        middle = await session_of(server, "CP-SEQ")
+    async with charge_point(server, "CP-SEQ", version="2.0.1") as cp:
+        await boot(cp)
+        await cp.call(event("Updated", 3, 3, wh=300))  # a retry after the reconnect
+        await cp.call(event("Updated", 4, 4, wh=400, state="SuspendedEVSE"))
+        await cp.call(event("Ended", 5, 5, wh=500))
+        done = await session_of(server, "CP-SEQ")
+    async with server.db() as db:
+        stored = await db.scalar(
+            select(func.count())
+            .select_from(TransactionEvent)
+            .where(TransactionEvent.transaction_id == "TX-1")
+        )
+    assert middle["charging_state"] == "Charging" and middle["status"] == "active"
+    assert stored == 6
+    assert done["charging_state"] == "SuspendedEVSE"
+    assert (done["meter_start_wh"], done["meter_stop_wh"], done["energy_wh"]) == (0, 500, 500)

@@ -322,3 +322,6 @@ class StationContext:
     registration: RegistrationStatus = RegistrationStatus.ACCEPTED
     # open transactions seen on this connection: charger's id -> our session id
     sessions: dict[str, int] = field(default_factory=dict)
+    # 2.0.1 transactions open on this connection, as sessions.transaction_events left
+    # them after their last committed event: the charger's id -> its state
+    transactions: dict[str, Any] = field(default_factory=dict)

@@ -210,7 +210,9 @@ class ChargerHandlers:
     async def _transaction_event(
         self, ctx: c.StationContext, event: c.TransactionEventReport, now: datetime
     ) -> c.TransactionEventAnswer:
-        async def unit(w: Work) -> tuple[bool, c.Authorization | None]:
+        known = ctx.transactions.get(event.transaction_ref)
+
+        async def unit(w: Work) -> tuple[transaction_events.EventOutcome, c.Authorization | None]:
             auth = None
             if event.id_tag is not None:
                 # judged as of the event: an offline start is judged by the token then
@@ -221,14 +223,19 @@ class ChargerHandlers:
                     ),
                 )
             outcome = await transaction_events.apply_transaction_event(
-                w, ctx.station_id, ctx.ocpp_version, event, auth, at=now
+                w, ctx.station_id, ctx.ocpp_version, event, auth, at=now, known=known
             )
-            return outcome.duplicate, auth
+            return outcome, auth
 
-        duplicate, auth = await self._writer.submit(unit)
-        if event.event_type is c.TransactionEventType.ENDED:
-            ctx.sessions.pop(event.transaction_ref, None)
-        if duplicate:
+        outcome, auth = await self._writer.submit(unit)
+        # remembered only now that it is committed
+        if outcome.state is not None:
+            if len(ctx.transactions) > 64:  # ends that never came; forget rather than grow
+                ctx.transactions.clear()
+            ctx.transactions[event.transaction_ref] = outcome.state
+        else:
+            ctx.transactions.pop(event.transaction_ref, None)
+        if outcome.duplicate:
             log.info("repeated TransactionEvent %s #%d", event.transaction_ref, event.seq_no)
         elif event.event_type is not c.TransactionEventType.UPDATED:
             log.info(

@@ -51,6 +51,13 @@ class Work:
             lambda sync: sync.execute(statement).scalar_one_or_none()
         )
 
+    async def flush_appends(self, model: type[Base]) -> None:
+        """Insert the rows appended so far for ``model`` now, for a unit that must read
+        them (the inserts skip what is stored, so writing early changes nothing else)."""
+        rows = self.appends.pop(model, None)
+        if rows:
+            await insert_ignore_many(self.session, model, rows)
+
     def append(self, model: type[Base], rows: list[dict[str, Any]]) -> None:
         """Insert ``rows`` (skipping any already stored) just before the commit.
 
