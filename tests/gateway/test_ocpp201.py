@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import websockets
@@ -11,7 +12,7 @@ from ocpp.v16 import call as call16
 from ocpp.v201 import call
 from sqlalchemy import func, select
 
-from chargeops.sessions.models import TransactionEvent
+from chargeops.sessions.models import MeterValue, TransactionEvent
 from tests.harness import RunningServer, charge_point, now_iso
 
 T0 = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
@@ -526,3 +527,28 @@ async def test_updates_in_sequence_keep_state_and_skip_repeats(server: RunningSe
     assert stored == 6
     assert done["charging_state"] == "SuspendedEVSE"
     assert (done["meter_start_wh"], done["meter_stop_wh"], done["energy_wh"]) == (0, 500, 500)
+
+
+async def test_meter_values_outside_a_transaction_are_kept_per_evse(
+    server: RunningServer,
+) -> None:
+    await server.add_station("CP-MV")
+    async with charge_point(server, "CP-MV", version="2.0.1") as cp:
+        await boot(cp)
+        await cp.call(call.MeterValues(evse_id=0, meter_value=energy(123_456.7, 1)))
+        await cp.call(call.MeterValues(evse_id=2, meter_value=energy(5_000, 1)))
+        await cp.call(call.MeterValues(evse_id=2, meter_value=energy(5_000, 1)))  # a retry
+    async with server.db() as db:
+        rows = (
+            await db.execute(
+                select(MeterValue.evse_id, MeterValue.measurand, MeterValue.value)
+                .where(MeterValue.station_id == "CP-MV")
+                .order_by(MeterValue.evse_id, MeterValue.measurand)
+            )
+        ).all()
+    assert [(r.evse_id, r.measurand, r.value) for r in rows] == [
+        (0, "Energy.Active.Import.Register", Decimal("123456.7")),
+        (0, "Power.Active.Import", Decimal("7200")),
+        (2, "Energy.Active.Import.Register", Decimal("5000")),
+        (2, "Power.Active.Import", Decimal("7200")),
+    ]
