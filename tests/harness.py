@@ -94,10 +94,11 @@ async def charge_point(
     path: str | None = None,
     subprotocols: list[str] | None = None,
     version: str = "1.6",
+    charger_class: Any = None,
 ) -> AsyncIterator[Any]:
     """A real charger (the `ocpp` package's charge point side) connected to us, speaking
     OCPP ``version`` (1.6, 2.0.1 or 2.1)."""
-    charger_class = _CHARGE_POINTS[version]
+    charger_class = charger_class or _CHARGE_POINTS[version]
     headers = {}
     if password is not None:
         token = base64.b64encode(f"{station_id}:{password}".encode()).decode()

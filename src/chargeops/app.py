@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from chargeops import migrations
 from chargeops.api.app import GatewayStatus, create_app
 from chargeops.bus import MemoryBus
+from chargeops.commands.service import Commands
 from chargeops.config import Settings
 from chargeops.core.errors import ChargeOpsError
 from chargeops.core.metrics import DB_WRITER_BACKLOG, observe_commit
@@ -88,6 +89,7 @@ class Application:
         self._http: _EmbeddedHttpServer | None = None
         self._http_task: asyncio.Task[None] | None = None
         self._hot_connection: WriterConnection | None = None
+        self.commands: Commands | None = None
 
     async def start(self) -> None:
         s = self.settings
@@ -127,11 +129,13 @@ class Application:
                     f"cannot listen for OCPP on {s.host}:{s.ocpp_port}: {exc.strerror}"
                 ) from exc
             gateway = self.gateway
+            self.commands = Commands(self.sessions, gateway)
             app = create_app(
                 self.sessions,
                 GatewayStatus(
                     running=lambda: gateway.running, connected=lambda: len(gateway.presence)
                 ),
+                self.commands,
             )
             config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="off")
             self._http = _EmbeddedHttpServer(config)
@@ -155,7 +159,9 @@ class Application:
 
     async def stop(self) -> None:
         if self.gateway is not None:
-            await self.gateway.stop()
+            await self.gateway.stop()  # fails the calls still awaiting an answer
+        if self.commands is not None:
+            await self.commands.drain()  # ...and their records say so
         if self._http is not None and self._http_task is not None:
             self._http.should_exit = True
             await asyncio.gather(self._http_task, return_exceptions=True)

@@ -16,6 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from chargeops import __version__
 from chargeops.api import problems
 from chargeops.api.auth import ApiKeyCache, require_api_key
+from chargeops.commands.api import router as commands_router
+from chargeops.commands.service import Commands
 from chargeops.core.metrics import REGISTRY
 from chargeops.sessions.api import router as sessions_router
 from chargeops.stations.api import router as stations_router
@@ -30,7 +32,9 @@ class GatewayStatus:
 
 
 def create_app(
-    sessions: async_sessionmaker[AsyncSession], gateway: GatewayStatus | None = None
+    sessions: async_sessionmaker[AsyncSession],
+    gateway: GatewayStatus | None = None,
+    commands: Commands | None = None,
 ) -> FastAPI:
     app = FastAPI(
         title="chargeops",
@@ -42,12 +46,14 @@ def create_app(
         redoc_url=None,
     )
     app.state.sessions = sessions
+    app.state.commands = commands
     app.state.api_key_cache = ApiKeyCache()
     problems.install(app)
 
     v1 = APIRouter(prefix="/api/v1", dependencies=[Depends(require_api_key)])
     v1.include_router(stations_router)
     v1.include_router(sessions_router)
+    v1.include_router(commands_router)
     app.include_router(v1)
 
     @app.get("/health", tags=["operations"], summary="Database and gateway state (no key)")

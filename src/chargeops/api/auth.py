@@ -47,6 +47,7 @@ async def require_api_key(
     digest = users.hash_api_key(key)
     key_id = cache.get(digest)
     if key_id is not None:
+        request.state.api_key_id = key_id  # who asked, for audit records
         return key_id
     sessions: async_sessionmaker[AsyncSession] = request.app.state.sessions
     async with sessions() as session:
@@ -56,4 +57,5 @@ async def require_api_key(
     if row is None:
         raise Unauthorized("this API key is not valid")
     cache.put(digest, row.id)
+    request.state.api_key_id = row.id
     return row.id

@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from http import HTTPStatus
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from websockets.asyncio.server import Server, ServerConnection, serve
@@ -27,6 +28,7 @@ from websockets.typing import Subprotocol
 
 from chargeops.core.charging import RegistrationStatus, StationContext
 from chargeops.core.clock import utcnow
+from chargeops.core.commands import CommandAnswer, CommandRequest, CommandStatus
 from chargeops.core.errors import ChargeOpsError
 from chargeops.core.logs import station_var
 from chargeops.core.metrics import CONNECTED_STATIONS, OCPP_ANSWER_SECONDS, OCPP_MESSAGES
@@ -79,6 +81,9 @@ class StationConnection:
     inbox: deque[proto.Request] = field(default_factory=deque)
     worker: asyncio.Task[None] | None = None
     received_at: dict[str, float] = field(default_factory=dict)
+    # our CALLs awaiting the charger's answer: unique id -> what to resolve
+    calls: dict[str, OutboundCall] = field(default_factory=dict)
+    call_watch: asyncio.Task[None] | None = None
 
 
 class Gateway:
@@ -225,6 +230,9 @@ class Gateway:
         try:
             await self._read_loop(conn)
         finally:
+            self._fail_calls(conn)
+            if conn.call_watch is not None:
+                conn.call_watch.cancel()
             if conn.worker is not None:
                 await asyncio.gather(conn.worker, return_exceptions=True)
             current = self.presence.detach(station_id, conn)
@@ -238,6 +246,77 @@ class Gateway:
                     )
                 except Exception:
                     log.exception("could not record the disconnection")
+
+    # --- our calls to chargers -------------------------------------------------------
+
+    def prepare_call(self, station_id: str, request: CommandRequest) -> PreparedCall | None:
+        """The CALL for ``request`` on the station's connection; None if it is not
+        connected. InvalidInput if the arguments do not make a valid CALL."""
+        conn = self.presence.get(station_id)
+        if conn is None:
+            return None
+        action, payload = conn.session.adapter.command(request)
+        return PreparedCall(station_id, request, action, payload, conn)
+
+    async def call(self, prepared: PreparedCall) -> CommandAnswer:
+        """Send a prepared CALL (after any of ours still queued for that charger: one
+        outstanding at a time) and wait for its outcome."""
+        conn = prepared.connection
+        if self.presence.get(prepared.station_id) is not conn:
+            return CommandAnswer(
+                CommandStatus.STATION_OFFLINE,
+                detail=f"station {prepared.station_id} disconnected before the command went out",
+            )
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[CommandAnswer] = loop.create_future()
+        unique_id = conn.session.send_call(prepared.action, prepared.payload, loop.time())
+        conn.calls[unique_id] = OutboundCall(prepared.request, prepared.action, future)
+        await self._flush(conn)
+        if conn.call_watch is None or conn.call_watch.done():
+            conn.call_watch = asyncio.create_task(self._watch_calls(conn))
+        return await future
+
+    async def _watch_calls(self, conn: StationConnection) -> None:
+        """Time out our CALLs the charger does not answer; the next queued one goes out."""
+        loop = asyncio.get_running_loop()
+        while conn.calls:
+            deadline = conn.session.next_deadline
+            if deadline is None:
+                return
+            await asyncio.sleep(max(0.0, deadline - loop.time()) + 0.01)
+            for event in conn.session.expire(loop.time()):
+                self._on_event(conn, event, loop.time())
+            await self._flush(conn)
+
+    def _resolve_call(self, conn: StationConnection, event: proto.SessionEvent) -> None:
+        assert isinstance(event, proto.CallAnswered | proto.CallFailed)
+        pending = conn.calls.pop(event.unique_id, None)
+        if pending is None or pending.future.done():
+            return
+        if isinstance(event, proto.CallAnswered):
+            answer = conn.session.adapter.command_answer(
+                pending.request, pending.action, event.payload
+            )
+        elif event.code == proto.TIMEOUT:
+            answer = CommandAnswer(CommandStatus.TIMEOUT, detail=event.description)
+        else:
+            answer = CommandAnswer(
+                CommandStatus.FAILED,
+                {"error_code": event.code, "description": event.description, **event.details},
+                f"the station answered with a CALLERROR: {event.code} {event.description}",
+            )
+        pending.future.set_result(answer)
+
+    def _fail_calls(self, conn: StationConnection) -> None:
+        for pending in conn.calls.values():
+            if not pending.future.done():
+                pending.future.set_result(
+                    CommandAnswer(
+                        CommandStatus.FAILED,
+                        detail="the connection closed before the station answered",
+                    )
+                )
+        conn.calls.clear()
 
     async def _read_loop(self, conn: StationConnection) -> None:
         loop = asyncio.get_running_loop()
@@ -271,6 +350,7 @@ class Gateway:
                 log.info("answer to no pending call ignored (%s)", unique_id)
             case proto.CallAnswered() | proto.CallFailed():
                 log.debug("answer to our call %s", event.unique_id)
+                self._resolve_call(conn, event)
 
     async def _work(self, conn: StationConnection) -> None:
         """Handle this station's requests in arrival order, answering each when committed."""
@@ -326,6 +406,24 @@ class Gateway:
         items = list(self.presence.take_seen().items())
         for i in range(0, len(items), LAST_SEEN_SLICE):
             await self._writer.submit(_last_seen_unit(dict(items[i : i + LAST_SEEN_SLICE])))
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundCall:
+    request: CommandRequest
+    action: str
+    future: asyncio.Future[CommandAnswer]
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedCall:
+    """A command turned into the CALL of the connection it will go out on."""
+
+    station_id: str
+    request: CommandRequest
+    action: str
+    payload: dict[str, Any]
+    connection: StationConnection
 
 
 def _last_seen_unit(seen: dict[str, datetime]) -> Callable[[Work], Awaitable[None]]:

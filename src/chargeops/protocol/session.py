@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from chargeops.core.charging import ChargerAnswer, ChargerRequest
+from chargeops.core.commands import CommandAnswer, CommandRequest
 from chargeops.protocol import frames
 from chargeops.protocol.errors import CallError, ErrorCode
 
@@ -40,6 +41,17 @@ class Adapter(Protocol):
 
     def error_code(self, code: str) -> str:
         """This version's word for an :class:`ErrorCode` (2.0.1 renamed some)."""
+        ...
+
+    def command(self, request: CommandRequest) -> tuple[str, dict[str, Any]]:
+        """The CALL (action, payload) for an operator's command; InvalidInput if its
+        arguments do not make a valid one."""
+        ...
+
+    def command_answer(
+        self, request: CommandRequest, action: str, payload: dict[str, Any]
+    ) -> CommandAnswer:
+        """What the charger's CALLRESULT to that CALL means for the command."""
         ...
 
 

@@ -14,12 +14,14 @@ import orjson
 
 from chargeops.core import charging as c
 from chargeops.core.clock import format_timestamp
+from chargeops.core.commands import CommandAnswer, CommandRequest, CommandStatus
 from chargeops.core.errors import InvalidInput
 from chargeops.core.units import parse_decimal, to_base
+from chargeops.protocol import v16_commands
 from chargeops.protocol.errors import CallError, ErrorCode
 from chargeops.protocol.sampling import DEFAULT_MEASURAND, default_unit
 from chargeops.protocol.sampling import timestamp as _time
-from chargeops.protocol.validation import validate
+from chargeops.protocol.validation import answer_problem, outgoing, validate
 
 VERSION = "1.6"
 SUBPROTOCOL = "ocpp1.6"
@@ -233,10 +235,23 @@ class V16Adapter:
 
     version = VERSION
     subprotocol = SUBPROTOCOL
+    schemas = "v16"
     actions = ACTIONS
 
     def error_code(self, code: str) -> str:
         return _ERROR_WORDS.get(code, code)
+
+    def command(self, request: CommandRequest) -> tuple[str, dict[str, Any]]:
+        action, payload = v16_commands.encode(request)
+        return action, outgoing(self.schemas, action, payload)
+
+    def command_answer(
+        self, request: CommandRequest, action: str, payload: dict[str, Any]
+    ) -> CommandAnswer:
+        problem = answer_problem(self.schemas, f"{action}Response", payload)
+        if problem is not None:
+            return CommandAnswer(CommandStatus.FAILED, payload, problem)
+        return v16_commands.interpret(request, payload)
 
     def decode(self, action: str, payload: dict[str, Any]) -> c.ChargerRequest:
         decoder = _DECODERS.get(action)

@@ -16,11 +16,13 @@ from typing import Any
 
 from chargeops.core import charging as c
 from chargeops.core.clock import format_timestamp
+from chargeops.core.commands import CommandAnswer, CommandRequest, CommandStatus
 from chargeops.core.errors import InvalidInput
 from chargeops.core.units import to_base
+from chargeops.protocol import v201_commands
 from chargeops.protocol.errors import CallError, ErrorCode
 from chargeops.protocol.sampling import DEFAULT_MEASURAND, default_unit, timestamp
-from chargeops.protocol.validation import validate
+from chargeops.protocol.validation import answer_problem, outgoing, validate
 
 # What 2.0.1 calls the errors 1.6 named otherwise
 _ERROR_WORDS: dict[str, str] = {
@@ -325,6 +327,18 @@ class V201Adapter:
     subprotocol = "ocpp2.0.1"
     schemas = "v201"
     actions = frozenset(_DECODERS) | _NOT_SUPPORTED
+
+    def command(self, request: CommandRequest) -> tuple[str, dict[str, Any]]:
+        action, payload = v201_commands.encode(request)
+        return action, outgoing(self.schemas, f"{action}Request", payload)
+
+    def command_answer(
+        self, request: CommandRequest, action: str, payload: dict[str, Any]
+    ) -> CommandAnswer:
+        problem = answer_problem(self.schemas, f"{action}Response", payload)
+        if problem is not None:
+            return CommandAnswer(CommandStatus.FAILED, payload, problem)
+        return v201_commands.interpret(request, payload)
 
     def decode(self, action: str, payload: dict[str, Any]) -> c.ChargerRequest:
         decoder = _DECODERS.get(action)

@@ -15,6 +15,7 @@ from typing import Any
 
 import fastjsonschema
 
+from chargeops.core.errors import InvalidInput
 from chargeops.protocol.errors import CallError, ErrorCode
 
 Validator = Callable[[dict[str, Any]], Any]
@@ -73,3 +74,22 @@ def validate(version_dir: str, schema_name: str, payload: dict[str, Any]) -> Non
             exc.message.replace("data.", "").replace("data ", "payload "),
             {"field": field, "rule": exc.rule},
         ) from None
+
+
+def outgoing(version_dir: str, schema_name: str, payload: dict[str, Any]) -> dict[str, Any]:
+    """``payload`` if it fits the schema of a CALL we send; InvalidInput (a message for the
+    operator who asked) if it does not: a charger must never get a malformed CALL."""
+    try:
+        validate(version_dir, schema_name, payload)
+    except CallError as exc:
+        raise InvalidInput(f"{schema_name.removesuffix('Request')}: {exc.description}") from None
+    return payload
+
+
+def answer_problem(version_dir: str, schema_name: str, payload: dict[str, Any]) -> str | None:
+    """Why a charger's answer to our CALL does not fit its schema, or None if it does."""
+    try:
+        validate(version_dir, schema_name, payload)
+    except CallError as exc:
+        return f"the station's answer is not valid OCPP: {exc.description}"
+    return None

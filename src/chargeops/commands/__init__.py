@@ -1,0 +1,1 @@
+"""Remote control: operator commands to chargers, recorded from request to answer."""
