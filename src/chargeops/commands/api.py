@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, Request
 from chargeops.commands import service
 from chargeops.commands.schemas import CommandIn, CommandOut
 from chargeops.core.errors import InvalidInput
-from chargeops.core.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, decode_cursor, encode_cursor
+from chargeops.core.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, before_id, newest_first
 from chargeops.storage.http import DbSession
 
 router = APIRouter(tags=["commands"])
@@ -78,10 +78,5 @@ async def list_commands(
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
 ) -> Page[CommandOut]:
-    before = decode_cursor(cursor)
-    if before is not None and not isinstance(before, int):
-        raise InvalidInput("invalid cursor: pass back next_cursor as it was given")
-    rows = await service.list_commands(db, station_id, before_id=before, limit=limit + 1)
-    items = [CommandOut.of(r) for r in rows[:limit]]
-    more = len(rows) > limit
-    return Page(items=items, next_cursor=encode_cursor(items[-1].id) if more else None)
+    rows = await service.list_commands(db, station_id, before_id=before_id(cursor), limit=limit + 1)
+    return newest_first(rows, limit, CommandOut.of, lambda r: r.id)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Callable, Sequence
 from typing import Generic, TypeVar
 
 import orjson
@@ -16,6 +17,7 @@ from pydantic import BaseModel
 from chargeops.core.errors import InvalidInput
 
 T = TypeVar("T")
+R = TypeVar("R")
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
@@ -41,3 +43,21 @@ def decode_cursor(cursor: str | None) -> str | int | None:
     if not isinstance(key, (str, int)):
         raise InvalidInput("invalid cursor: pass back next_cursor as it was given")
     return key
+
+
+def before_id(cursor: str | None) -> int | None:
+    """The id a newest-first page continues below (its cursor holds the last id shown)."""
+    key = decode_cursor(cursor)
+    if key is not None and not isinstance(key, int):
+        raise InvalidInput("invalid cursor: pass back next_cursor as it was given")
+    return key
+
+
+def newest_first(
+    rows: Sequence[R], limit: int, show: Callable[[R], T], row_id: Callable[[R], int]
+) -> Page[T]:
+    """A page of ``limit`` from ``rows`` fetched with ``limit + 1`` (the extra row only
+    says whether there is a next page)."""
+    items = [show(r) for r in rows[:limit]]
+    more = len(rows) > limit
+    return Page(items=items, next_cursor=encode_cursor(row_id(rows[limit - 1])) if more else None)

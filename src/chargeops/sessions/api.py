@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query
 
 from chargeops.core.errors import InvalidInput
-from chargeops.core.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, decode_cursor, encode_cursor
+from chargeops.core.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, before_id, newest_first
 from chargeops.sessions import service
 from chargeops.sessions.schemas import SessionDetail, SessionOut
 from chargeops.storage.http import DbSession
@@ -33,9 +33,7 @@ async def list_sessions(
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
 ) -> Page[SessionOut]:
-    before = decode_cursor(cursor)
-    if before is not None and not isinstance(before, int):
-        raise InvalidInput("invalid cursor: pass back next_cursor as it was given")
+    before = before_id(cursor)
     since, until = _utc(since), _utc(until)
     if since is not None and until is not None and until <= since:
         raise InvalidInput("until must be later than since")
@@ -48,9 +46,7 @@ async def list_sessions(
         before_id=before,
         limit=limit + 1,
     )
-    items = [SessionOut.of(r) for r in rows[:limit]]
-    more = len(rows) > limit
-    return Page(items=items, next_cursor=encode_cursor(items[-1].id) if more else None)
+    return newest_first(rows, limit, SessionOut.of, lambda r: r.id)
 
 
 @router.get(

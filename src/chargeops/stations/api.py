@@ -8,7 +8,15 @@ import orjson
 from fastapi import APIRouter, Query
 
 from chargeops.core.errors import InvalidInput
-from chargeops.core.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, decode_cursor, encode_cursor
+from chargeops.core.pagination import (
+    DEFAULT_LIMIT,
+    MAX_LIMIT,
+    Page,
+    before_id,
+    decode_cursor,
+    encode_cursor,
+    newest_first,
+)
 from chargeops.stations import service
 from chargeops.stations.schemas import StationEventOut, StationOut, VariableOut
 from chargeops.storage.http import DbSession
@@ -49,13 +57,10 @@ async def list_events(
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
 ) -> Page[StationEventOut]:
-    before = decode_cursor(cursor)
-    if before is not None and not isinstance(before, int):
-        raise InvalidInput("invalid cursor: pass back next_cursor as it was given")
-    rows = await service.list_events(db, station_id, kind=kind, before_id=before, limit=limit + 1)
-    items = [StationEventOut.of(r) for r in rows[:limit]]
-    more = len(rows) > limit
-    return Page(items=items, next_cursor=encode_cursor(items[-1].id) if more else None)
+    rows = await service.list_events(
+        db, station_id, kind=kind, before_id=before_id(cursor), limit=limit + 1
+    )
+    return newest_first(rows, limit, StationEventOut.of, lambda r: r.id)
 
 
 @router.get(
