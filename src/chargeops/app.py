@@ -22,6 +22,7 @@ from chargeops.bus import MemoryBus
 from chargeops.commands.service import Commands
 from chargeops.config import Settings
 from chargeops.core.errors import ChargeOpsError
+from chargeops.core.events import FirmwareStatusChanged
 from chargeops.core.metrics import DB_WRITER_BACKLOG, observe_commit
 from chargeops.gateway.admission import Admission
 from chargeops.gateway.handlers import ChargerHandlers
@@ -129,7 +130,8 @@ class Application:
                     f"cannot listen for OCPP on {s.host}:{s.ocpp_port}: {exc.strerror}"
                 ) from exc
             gateway = self.gateway
-            self.commands = Commands(self.sessions, gateway)
+            self.commands = Commands(self.writer, gateway)
+            self.bus.subscribe(FirmwareStatusChanged, self.commands.on_firmware_status)
             app = create_app(
                 self.sessions,
                 GatewayStatus(

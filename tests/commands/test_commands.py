@@ -262,3 +262,69 @@ async def test_201_commands_use_201_messages(server: RunningServer) -> None:
         "operational_status": "Inoperative",
         "evse": {"id": 1},
     }
+
+
+class FirmwareCharger16(ChargePoint16):  # type: ignore[misc]
+    seen: list[dict[str, Any]]
+
+    @on("UpdateFirmware")
+    async def update_firmware(self, **payload: Any) -> Any:
+        self.seen.append(payload)
+        return result16.UpdateFirmware()
+
+
+class FirmwareCharger201(ChargePoint201):  # type: ignore[misc]
+    seen: list[dict[str, Any]]
+
+    @on("UpdateFirmware")
+    async def update_firmware(self, **payload: Any) -> Any:
+        self.seen.append(payload)
+        return result201.UpdateFirmware(status="Accepted")
+
+
+async def _progress(server: RunningServer, command_id: int, steps: int) -> list[str]:
+    for _ in range(50):  # the progress is recorded from the bus, just after each commit
+        record = await server.get(f"/api/v1/commands/{command_id}")
+        if len(record["progress"] or []) >= steps:
+            break
+        await asyncio.sleep(0.05)
+    return [step["status"] for step in record["progress"] or []]
+
+
+async def test_a_16_firmware_update_walks_through_its_statuses(server: RunningServer) -> None:
+    await server.add_station("CP-FW")
+    url = "https://firmware.example.com/alfen-4.13.bin"
+    async with charge_point(server, "CP-FW", charger_class=FirmwareCharger16) as cp:
+        cp.seen = []
+        response = await command(server, "CP-FW", "update_firmware", location=url, retries=2)
+        record = response.json()
+        assert record["status"] == "accepted" and record["action"] == "UpdateFirmware"
+        assert cp.seen[0]["location"] == url and cp.seen[0]["retries"] == 2
+        for status in ("Downloading", "Downloaded", "Installing", "Installed"):
+            await cp.call(call16.FirmwareStatusNotification(status=status))
+        steps = await _progress(server, record["id"], 4)
+        station = await server.get("/api/v1/stations/CP-FW")
+    assert steps == ["Downloading", "Downloaded", "Installing", "Installed"]
+    assert station["firmware_status"] == "Installed"
+
+
+async def test_a_201_firmware_update_is_followed_by_its_request_id(server: RunningServer) -> None:
+    from ocpp.v201 import call as call201
+
+    await server.add_station("CP-FW2")
+    async with charge_point(
+        server, "CP-FW2", version="2.0.1", charger_class=FirmwareCharger201
+    ) as cp:
+        cp.seen = []
+        response = await command(
+            server, "CP-FW2", "update_firmware", location="https://fw.example.com/z.bin"
+        )
+        record = response.json()
+        request_id = cp.seen[0]["request_id"]
+        assert record["status"] == "accepted"
+        # a status for another request is not this command's
+        await cp.call(call201.FirmwareStatusNotification(status="Downloading", request_id=999))
+        for status in ("Downloading", "Downloaded", "Installed"):
+            await cp.call(call201.FirmwareStatusNotification(status=status, request_id=request_id))
+        steps = await _progress(server, record["id"], 3)
+    assert steps == ["Downloading", "Downloaded", "Installed"]

@@ -42,10 +42,10 @@ async def send_command(
     record, task = await commands.issue(
         db, station_id, command_request, requested_by=f"api key {key_id}"
     )
-    if task is not None:
-        await asyncio.wait({task}, timeout=_wait_seconds(wait))
-        await db.refresh(record)
-    return CommandOut.of(record)
+    if task is None:
+        return CommandOut.of(record)
+    await asyncio.wait({task}, timeout=_wait_seconds(wait))
+    return CommandOut.of(await service.get_command(db, record.id))
 
 
 def _wait_seconds(wait: str | None) -> float:

@@ -26,6 +26,9 @@ class Command(Base):
     requested_at: Mapped[datetime] = mapped_column(UTCDateTime())
     status: Mapped[str] = mapped_column(String(16))
     action: Mapped[str | None] = mapped_column(String(40))  # the OCPP CALL it became
+    payload: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # ...and what it carried
+    # what the station reported afterwards (firmware: Downloading ... Installed)
+    progress: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
     response: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     detail: Mapped[str | None] = mapped_column(Text)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -37,6 +37,10 @@ class CommandOut(BaseModel):
     action: str | None = Field(description="the OCPP message it was sent as")
     response: dict[str, Any] | None = Field(description="what the station answered")
     detail: str | None = Field(description="why it failed or was rejected")
+    progress: list[dict[str, Any]] | None = Field(
+        description="what the station reported afterwards, e.g. firmware Downloading, "
+        "Downloaded, Installing, Installed (each with its time)"
+    )
     sent_at: datetime | None
     answered_at: datetime | None
 
@@ -53,6 +57,7 @@ class CommandOut(BaseModel):
             action=row.action,
             response=row.response,
             detail=row.detail,
+            progress=row.progress,
             sent_at=row.sent_at,
             answered_at=row.answered_at,
         )

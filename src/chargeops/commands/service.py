@@ -2,7 +2,9 @@
 
 The gateway is reached through :class:`CommandSender` (the composition root wires the
 gateway in), so this domain knows no transport. The outcome is recorded by a task of its
-own, so a command ends in a final status even when the caller stopped waiting.
+own, so a command ends in a final status even when the caller stopped waiting. Every
+write goes through the process's group-commit writer: on SQLite a second writer in the
+same process would wait on a lock held by the first, on the event loop both need.
 """
 
 from __future__ import annotations
@@ -13,14 +15,16 @@ from collections.abc import Sequence
 from typing import Any, Protocol
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from chargeops.commands.models import Command
-from chargeops.core.clock import utcnow
+from chargeops.core.clock import format_timestamp, utcnow
 from chargeops.core.commands import CommandAnswer, CommandName, CommandRequest, CommandStatus
 from chargeops.core.errors import InvalidInput, NotFound
+from chargeops.core.events import DomainEvent, FirmwareStatusChanged
 from chargeops.sessions.models import ChargingSession
 from chargeops.stations.models import Station
+from chargeops.storage.writer import GroupCommitWriter, Work
 
 log = logging.getLogger(__name__)
 
@@ -69,12 +73,8 @@ async def _resolve_session(
 class Commands:
     """Issues commands and keeps their records; one instance per process."""
 
-    def __init__(
-        self,
-        sessions: async_sessionmaker[AsyncSession],
-        sender: CommandSender,
-    ) -> None:
-        self._sessions = sessions
+    def __init__(self, writer: GroupCommitWriter, sender: CommandSender) -> None:
+        self._writer = writer
         self._sender = sender
         self._running: set[asyncio.Task[None]] = set()
 
@@ -110,10 +110,16 @@ class Commands:
             record.answered_at = now
         else:
             record.action = prepared.action
+            record.payload = prepared.payload
             record.status = CommandStatus.SENT.value
             record.sent_at = now
-        db.add(record)
-        await db.commit()
+
+        async def store(w: Work) -> Command:
+            w.session.add(record)
+            await w.session.flush()
+            return record
+
+        await self._writer.submit(store)
         log.info(
             "command %s %s to %s by %s: %s",
             record.id,
@@ -136,21 +142,55 @@ class Commands:
         except Exception as exc:  # the command must still end with a status
             log.exception("command %s failed", command_id)
             answer = CommandAnswer(CommandStatus.FAILED, detail=f"internal error: {exc}")
-        async with self._sessions() as db:
-            record = await db.get(Command, command_id)
-            if record is None:
-                return
-            record.status = answer.status.value
-            record.response = answer.response or None
-            record.detail = answer.detail
-            record.answered_at = utcnow()
-            await db.commit()
+
+        async def store(w: Work) -> None:
+            record = await w.session.get(Command, command_id)
+            if record is not None:
+                record.status = answer.status.value
+                record.response = answer.response or None
+                record.detail = answer.detail
+                record.answered_at = utcnow()
+
+        await self._writer.submit(store)
         log.info("command %s: %s", command_id, answer.status.value)
+
+    async def on_firmware_status(self, event: DomainEvent) -> None:
+        """Follow an update_firmware command through the statuses the station reports."""
+        assert isinstance(event, FirmwareStatusChanged)
+        # handlers start in the order events were published, and the writer keeps the
+        # order units were submitted in: each step lands after the one before
+        await self._writer.submit(lambda w: _record_progress(w, event))
 
     async def drain(self) -> None:
         """Let running commands record their outcome (at shutdown)."""
         if self._running:
             await asyncio.gather(*self._running, return_exceptions=True)
+
+
+async def _record_progress(work: Work, event: FirmwareStatusChanged) -> None:
+    candidates = (
+        await work.session.execute(
+            select(Command)
+            .where(
+                Command.station_id == event.station_id,
+                Command.name == CommandName.UPDATE_FIRMWARE.value,
+                Command.status.in_([CommandStatus.SENT.value, CommandStatus.ACCEPTED.value]),
+            )
+            .order_by(Command.id.desc())
+            .limit(5)
+        )
+    ).scalars()
+    record = next(
+        (
+            c
+            for c in candidates
+            if event.request_id is None or (c.payload or {}).get("requestId") == event.request_id
+        ),
+        None,
+    )
+    if record is not None:
+        step = {"status": event.status, "at": format_timestamp(event.occurred_at)}
+        record.progress = [*(record.progress or []), step]
 
 
 async def get_command(db: AsyncSession, command_id: int) -> Command:

@@ -23,6 +23,7 @@ class CommandName(enum.StrEnum):
     TRIGGER_MESSAGE = "trigger_message"
     CLEAR_CACHE = "clear_cache"
     DATA_TRANSFER = "data_transfer"
+    UPDATE_FIRMWARE = "update_firmware"
 
 
 class CommandStatus(enum.StrEnum):

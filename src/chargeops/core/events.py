@@ -27,6 +27,12 @@ class StationDisconnected(DomainEvent):
 
 
 @dataclass(frozen=True, slots=True)
+class FirmwareStatusChanged(DomainEvent):
+    status: str
+    request_id: int | None  # 2.0.1 names the UpdateFirmware request; 1.6 does not
+
+
+@dataclass(frozen=True, slots=True)
 class StationBooted(DomainEvent):
     vendor: str
     model: str

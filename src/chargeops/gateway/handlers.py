@@ -93,9 +93,11 @@ class ChargerHandlers:
                 )
                 return c.Acknowledged()
             case c.FirmwareStatusReport():
-                fw = request.status
+                fw = request
                 await self._writer.submit(
-                    lambda w: stations.set_firmware_status(w, sid, fw, at=now)
+                    lambda w: stations.set_firmware_status(
+                        w, sid, fw.status, at=now, request_id=fw.request_id
+                    )
                 )
                 return c.Acknowledged()
         raise TypeError(f"no handler for {type(request).__name__}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from chargeops.core.clock import format_timestamp, utcnow
 from chargeops.core.commands import CommandAnswer, CommandName, CommandRequest, CommandStatus
 from chargeops.protocol.command_args import Args
 
@@ -63,14 +64,34 @@ def encode(request: CommandRequest) -> tuple[str, dict[str, Any]]:
             if data is not None:
                 payload["data"] = data if isinstance(data, str) else a.json_text(data)
             return "DataTransfer", a.done(payload)
+        case CommandName.UPDATE_FIRMWARE:
+            payload = {
+                "location": a.text("location", max_length=512),
+                "retrieveDate": a.text("retrieve_at", required=False) or _now(),
+            }
+            _retries(a, payload)
+            return "UpdateFirmware", a.done(payload)
     a.fail("name", f"{request.name} is not a 1.6 command")
     raise AssertionError  # fail raised
+
+
+def _now() -> str:
+    return format_timestamp(utcnow())
+
+
+def _retries(a: Args, payload: dict[str, Any]) -> None:
+    retries = a.integer("retries", required=False, minimum=0)
+    if retries is not None:
+        payload["retries"] = retries
+    interval = a.integer("retry_interval_s", required=False, minimum=0)
+    if interval is not None:
+        payload["retryInterval"] = interval
 
 
 def interpret(request: CommandRequest, payload: dict[str, Any]) -> CommandAnswer:
     """Accepted or rejected, from the status word the charger answered."""
     status = payload.get("status")
-    if status is None:  # GetConfiguration: the answer is the data
+    if status is None:  # GetConfiguration: the answer is the data; UpdateFirmware: {}
         return CommandAnswer(CommandStatus.ACCEPTED, payload)
     ok = status in ACCEPTED_WORDS
     return CommandAnswer(

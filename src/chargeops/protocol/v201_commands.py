@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
+from chargeops.core.clock import format_timestamp, utcnow
 from chargeops.core.commands import CommandAnswer, CommandName, CommandRequest, CommandStatus
 from chargeops.protocol.command_args import Args
 
@@ -100,6 +101,30 @@ def encode(request: CommandRequest) -> tuple[str, dict[str, Any]]:
             if data is not None:
                 payload["data"] = data
             return "DataTransfer", a.done(payload)
+        case CommandName.UPDATE_FIRMWARE:
+            firmware: dict[str, Any] = {
+                "location": a.text("location", max_length=512),
+                "retrieveDateTime": a.text("retrieve_at", required=False)
+                or format_timestamp(utcnow()),
+            }
+            for key, field in (
+                ("signature", "signature"),
+                ("signing_certificate", "signingCertificate"),
+            ):
+                value = a.text(key, required=False, max_length=5500)
+                if value is not None:
+                    firmware[field] = value
+            payload = {
+                "requestId": a.integer("request_id", required=False) or next(_remote_start_ids),
+                "firmware": firmware,
+            }
+            retries = a.integer("retries", required=False, minimum=0)
+            if retries is not None:
+                payload["retries"] = retries
+            interval = a.integer("retry_interval_s", required=False, minimum=0)
+            if interval is not None:
+                payload["retryInterval"] = interval
+            return "UpdateFirmware", a.done(payload)
     a.fail("name", f"{request.name} is not a 2.0.1 command")
 
 

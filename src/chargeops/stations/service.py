@@ -291,18 +291,24 @@ def record_event(
     )
 
 
-async def set_firmware_status(work: Work, station_id: str, status: str, *, at: datetime) -> None:
+async def set_firmware_status(
+    work: Work, station_id: str, status: str, *, at: datetime, request_id: int | None = None
+) -> None:
     await work.session.execute(
         update(_STATIONS).where(Station.id == station_id).values(firmware_status=status)
     )
+    payload: dict[str, Any] = {"status": status}
+    if request_id is not None:
+        payload["request_id"] = request_id
     record_event(
         work,
         station_id,
         "FirmwareStatusNotification",
-        {"status": status},
+        payload,
         at=at,
         summary=f"firmware: {status}",
     )
+    work.emit(events.FirmwareStatusChanged(station_id, at, status, request_id))
 
 
 async def set_diagnostics_status(

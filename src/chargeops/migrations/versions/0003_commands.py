@@ -31,6 +31,8 @@ def upgrade() -> None:
         ),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("action", sa.String(length=40), nullable=True),
+        sa.Column("payload", sa.JSON(), nullable=True),
+        sa.Column("progress", sa.JSON(), nullable=True),
         sa.Column("response", sa.JSON(), nullable=True),
         sa.Column("detail", sa.Text(), nullable=True),
         sa.Column("sent_at", chargeops.storage.types.UTCDateTime(timezone=True), nullable=True),
