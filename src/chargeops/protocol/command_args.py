@@ -87,6 +87,15 @@ class Args:
             self.fail(key, "must be a list of names (or one comma-separated string)")
         return value
 
+    def retries(self, payload: dict[str, Any]) -> None:
+        """The optional retry count and interval of a firmware or log transfer."""
+        retries = self.integer("retries", required=False, minimum=0)
+        if retries is not None:
+            payload["retries"] = retries
+        interval = self.integer("retry_interval_s", required=False, minimum=0)
+        if interval is not None:
+            payload["retryInterval"] = interval
+
     def json_text(self, value: Any) -> str:
         return orjson.dumps(value).decode()
 

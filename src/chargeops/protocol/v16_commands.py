@@ -69,7 +69,7 @@ def encode(request: CommandRequest) -> tuple[str, dict[str, Any]]:
                 "location": a.text("location", max_length=512),
                 "retrieveDate": a.text("retrieve_at", required=False) or _now(),
             }
-            _retries(a, payload)
+            a.retries(payload)
             return "UpdateFirmware", a.done(payload)
     a.fail("name", f"{request.name} is not a 1.6 command")
     raise AssertionError  # fail raised
@@ -77,15 +77,6 @@ def encode(request: CommandRequest) -> tuple[str, dict[str, Any]]:
 
 def _now() -> str:
     return format_timestamp(utcnow())
-
-
-def _retries(a: Args, payload: dict[str, Any]) -> None:
-    retries = a.integer("retries", required=False, minimum=0)
-    if retries is not None:
-        payload["retries"] = retries
-    interval = a.integer("retry_interval_s", required=False, minimum=0)
-    if interval is not None:
-        payload["retryInterval"] = interval
 
 
 def interpret(request: CommandRequest, payload: dict[str, Any]) -> CommandAnswer:

@@ -118,12 +118,7 @@ def encode(request: CommandRequest) -> tuple[str, dict[str, Any]]:
                 "requestId": a.integer("request_id", required=False) or next(_remote_start_ids),
                 "firmware": firmware,
             }
-            retries = a.integer("retries", required=False, minimum=0)
-            if retries is not None:
-                payload["retries"] = retries
-            interval = a.integer("retry_interval_s", required=False, minimum=0)
-            if interval is not None:
-                payload["retryInterval"] = interval
+            a.retries(payload)
             return "UpdateFirmware", a.done(payload)
     a.fail("name", f"{request.name} is not a 2.0.1 command")
 
