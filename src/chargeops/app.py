@@ -138,6 +138,7 @@ class Application:
                     running=lambda: gateway.running, connected=lambda: len(gateway.presence)
                 ),
                 self.commands,
+                self.writer,
             )
             config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="off")
             self._http = _EmbeddedHttpServer(config)

@@ -164,3 +164,15 @@ async def test_bad_query_parameters_get_a_clear_422(
     assert response.status_code == 422
     problem = response.json()
     assert problem["title"] == "Invalid input" and problem["detail"]
+
+
+async def test_a_key_in_use_records_when_it_was_last_used(server: RunningServer) -> None:
+    from sqlalchemy import select
+
+    from chargeops.users.models import ApiKey
+
+    before = datetime.now(UTC)
+    await server.get("/api/v1/stations")
+    async with server.db() as db:
+        used = await db.scalar(select(ApiKey.last_used_at).where(ApiKey.name == "tests"))
+    assert used is not None and used >= before - timedelta(seconds=1)

@@ -21,6 +21,7 @@ from chargeops.commands.service import Commands
 from chargeops.core.metrics import REGISTRY
 from chargeops.sessions.api import router as sessions_router
 from chargeops.stations.api import router as stations_router
+from chargeops.storage.writer import GroupCommitWriter
 
 
 @dataclass
@@ -35,6 +36,7 @@ def create_app(
     sessions: async_sessionmaker[AsyncSession],
     gateway: GatewayStatus | None = None,
     commands: Commands | None = None,
+    writer: GroupCommitWriter | None = None,
 ) -> FastAPI:
     app = FastAPI(
         title="chargeops",
@@ -47,6 +49,7 @@ def create_app(
     )
     app.state.sessions = sessions
     app.state.commands = commands
+    app.state.writer = writer  # the one way the server writes, when it has one
     app.state.api_key_cache = ApiKeyCache()
     problems.install(app)
 

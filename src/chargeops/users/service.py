@@ -147,11 +147,6 @@ async def verify_api_key(session: AsyncSession, key: str) -> ApiKey | None:
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
-async def verify_and_touch_api_key(session: AsyncSession, key: str) -> ApiKey | None:
-    """Verify a key and note when it was used (the caller commits)."""
-    row = await verify_api_key(session, key)
-    if row is not None:
-        await session.execute(
-            update(ApiKey).where(ApiKey.id == row.id).values(last_used_at=utcnow())
-        )
-    return row
+async def touch_api_key(session: AsyncSession, key_id: int, *, at: datetime) -> None:
+    """Note when a key was last used (the caller commits)."""
+    await session.execute(update(ApiKey).where(ApiKey.id == key_id).values(last_used_at=at))
