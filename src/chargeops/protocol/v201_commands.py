@@ -7,6 +7,7 @@ optionally with an EVSE (``EVSE.AvailabilityState@1``): the 2.0.1 device model's
 from __future__ import annotations
 
 import itertools
+import time
 from typing import Any
 
 from chargeops.core.clock import format_timestamp, utcnow
@@ -14,7 +15,9 @@ from chargeops.core.commands import CommandAnswer, CommandName, CommandRequest, 
 from chargeops.protocol.command_args import Args
 
 ACCEPTED_WORDS = frozenset({"Accepted", "Unlocked", "Scheduled", "RebootRequired"})
-_remote_start_ids = itertools.count(1)
+# remoteStartId / requestId values: started from the clock, so ids handed out after a
+# restart do not repeat those of before (a station's reports name them)
+_request_ids = itertools.count(int(time.time()) % 1_000_000_000)
 
 
 def _variable(a: Args, key: str) -> dict[str, Any]:
@@ -39,7 +42,7 @@ def encode(request: CommandRequest) -> tuple[str, dict[str, Any]]:
             payload: dict[str, Any] = {
                 "idToken": {"idToken": a.text("id_tag", max_length=36), "type": token_type},
                 "remoteStartId": a.integer("remote_start_id", required=False, minimum=0)
-                or next(_remote_start_ids),
+                or next(_request_ids),
             }
             evse = a.integer("evse_id", required=False, minimum=1)
             if evse is not None:
@@ -77,7 +80,7 @@ def encode(request: CommandRequest) -> tuple[str, dict[str, Any]]:
             keys = a.text_list("keys", required=False)
             if not keys:  # everything: the station reports its device model (NotifyReport)
                 return "GetBaseReport", a.done(
-                    {"requestId": next(_remote_start_ids), "reportBase": "FullInventory"}
+                    {"requestId": next(_request_ids), "reportBase": "FullInventory"}
                 )
             return "GetVariables", a.done({"getVariableData": [_variable(a, k) for k in keys]})
         case CommandName.CHANGE_CONFIGURATION:
@@ -115,7 +118,7 @@ def encode(request: CommandRequest) -> tuple[str, dict[str, Any]]:
                 if value is not None:
                     firmware[field] = value
             payload = {
-                "requestId": a.integer("request_id", required=False) or next(_remote_start_ids),
+                "requestId": a.integer("request_id", required=False) or next(_request_ids),
                 "firmware": firmware,
             }
             a.retries(payload)

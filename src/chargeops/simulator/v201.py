@@ -284,6 +284,19 @@ def _lookup(
     return known, None
 
 
+def _addressed(item: dict[str, Any]) -> tuple[dict[str, Any], _Variable | None]:
+    """The start of a Get/SetVariables result for ``item``, and the variable it names;
+    when there is none, the result already says why."""
+    attribute_type = item.get("attribute_type")
+    result: dict[str, Any] = {"component": item["component"], "variable": item["variable"]}
+    if attribute_type is not None:
+        result["attribute_type"] = attribute_type
+    known, problem = _lookup(item["component"], item["variable"], attribute_type)
+    if known is None:
+        result["attribute_status"] = problem
+    return result, known
+
+
 def _positive_seconds(text: str) -> float | None:
     try:
         seconds = float(text)
@@ -597,15 +610,8 @@ class V201Link(ChargePoint):  # type: ignore[misc]  # the ocpp package is untype
         """Read the small device model; only the Actual attribute exists."""
         results = []
         for item in get_variable_data:
-            component, variable = item["component"], item["variable"]
-            attribute_type = item.get("attribute_type")
-            known, problem = _lookup(component, variable, attribute_type)
-            result: dict[str, Any] = {"component": component, "variable": variable}
-            if attribute_type is not None:
-                result["attribute_type"] = attribute_type
-            if known is None:
-                result["attribute_status"] = problem
-            else:
+            result, known = _addressed(item)
+            if known is not None:
                 result["attribute_status"] = GetVariableStatusEnumType.accepted
                 result["attribute_value"] = known.read(self._station)
             results.append(result)
@@ -616,15 +622,8 @@ class V201Link(ChargePoint):  # type: ignore[misc]  # the ocpp package is untype
         """The intervals are writable (positive seconds); the other variables are read-only."""
         results = []
         for item in set_variable_data:
-            component, variable = item["component"], item["variable"]
-            attribute_type = item.get("attribute_type")
-            known, problem = _lookup(component, variable, attribute_type)
-            result: dict[str, Any] = {"component": component, "variable": variable}
-            if attribute_type is not None:
-                result["attribute_type"] = attribute_type
-            if known is None:
-                result["attribute_status"] = problem
-            else:
+            result, known = _addressed(item)
+            if known is not None:
                 seconds = _positive_seconds(str(item["attribute_value"]))
                 if known.write is None or seconds is None:
                     result["attribute_status"] = SetVariableStatusEnumType.rejected
