@@ -317,7 +317,24 @@ SLOW_S = 0.1  # answers slower than this are counted per wall-clock second (stal
 # server that configures stations on boot happy, NotSupported for the rest.
 _SERVER_CALL_ANSWERS: dict[str, dict[str, Any]] = {
     "ChangeConfiguration": {"status": "Accepted"},
-    "GetConfiguration": {"configurationKey": [], "unknownKey": []},
+    # what chargeops reads after every boot: a realistic handful of keys (1.6), or the
+    # device model report accepted (2.0.1; the report itself is not sent)
+    "GetConfiguration": {
+        "configurationKey": [
+            {"key": key, "readonly": False, "value": value}
+            for key, value in (
+                ("HeartbeatInterval", "300"),
+                ("MeterValueSampleInterval", "10"),
+                ("ConnectionTimeOut", "60"),
+                ("NumberOfConnectors", "2"),
+                ("AuthorizeRemoteTxRequests", "false"),
+                ("LocalAuthorizeOffline", "true"),
+                ("MeterValuesSampledData", "Energy.Active.Import.Register,Power.Active.Import"),
+                ("StopTransactionOnEVSideDisconnect", "true"),
+            )
+        ]
+    },
+    "GetBaseReport": {"status": "Accepted"},
     "TriggerMessage": {"status": "Rejected"},
     "DataTransfer": {"status": "UnknownVendorId"},
 }

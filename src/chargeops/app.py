@@ -22,8 +22,9 @@ from chargeops.bus import MemoryBus
 from chargeops.commands.service import Commands
 from chargeops.config import Settings
 from chargeops.core.errors import ChargeOpsError
-from chargeops.core.events import FirmwareStatusChanged
+from chargeops.core.events import FileReceived, StationBooted, TransferStatusChanged
 from chargeops.core.metrics import DB_WRITER_BACKLOG, observe_commit
+from chargeops.files.store import FileStore
 from chargeops.gateway.admission import Admission
 from chargeops.gateway.handlers import ChargerHandlers
 from chargeops.gateway.server import Gateway, GatewayConfig
@@ -130,8 +131,16 @@ class Application:
                     f"cannot listen for OCPP on {s.host}:{s.ocpp_port}: {exc.strerror}"
                 ) from exc
             gateway = self.gateway
-            self.commands = Commands(self.writer, gateway)
-            self.bus.subscribe(FirmwareStatusChanged, self.commands.on_firmware_status)
+            self.commands = Commands(
+                self.writer,
+                gateway,
+                self.sessions,
+                public_url=s.public_url,
+                read_config_after_boot=s.read_config_after_boot,
+            )
+            self.bus.subscribe(TransferStatusChanged, self.commands.on_transfer_status)
+            self.bus.subscribe(FileReceived, self.commands.on_file_received)
+            self.bus.subscribe(StationBooted, self.commands.on_station_booted)
             app = create_app(
                 self.sessions,
                 GatewayStatus(
@@ -139,6 +148,7 @@ class Application:
                 ),
                 self.commands,
                 self.writer,
+                FileStore(s.data_dir / "files", max_bytes=s.max_upload_mb * 2**20),
             )
             config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="off")
             self._http = _EmbeddedHttpServer(config)

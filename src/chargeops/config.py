@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, field_validator
@@ -37,6 +38,18 @@ class Settings(BaseSettings):
         description="Concurrent group-commit writers (default: 1 on SQLite, 4 on PostgreSQL)",
     )
     db_batch_max: int = Field(256, ge=1, le=10_000)
+    data_dir: Path = Field(
+        Path("./var"), description="Where files stations upload (diagnostics, logs) are kept"
+    )
+    public_url: str | None = Field(
+        None,
+        description="Base URL stations reach the HTTP server at, for uploads "
+        "(default: the URL the API was called at)",
+    )
+    max_upload_mb: int = Field(200, ge=1, le=10_000, description="Largest upload accepted")
+    read_config_after_boot: bool = Field(
+        True, description="Read each station's configuration after it boots"
+    )
     log_level: str = "INFO"
     log_format: Literal["auto", "json", "console"] = "auto"
 

@@ -1,6 +1,7 @@
 """Every domain's tables, gathered for migrations."""
 
 from chargeops.commands import models as _commands
+from chargeops.files import models as _files
 from chargeops.sessions import models as _sessions
 from chargeops.stations import models as _stations
 from chargeops.storage.base import Base
@@ -8,4 +9,4 @@ from chargeops.users import models as _users
 
 metadata = Base.metadata
 
-__all__ = ["_commands", "_sessions", "_stations", "_users", "metadata"]
+__all__ = ["_commands", "_files", "_sessions", "_stations", "_users", "metadata"]

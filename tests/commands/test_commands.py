@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -15,19 +15,8 @@ from ocpp.v16 import call_result as result16
 from ocpp.v201 import ChargePoint as ChargePoint201
 from ocpp.v201 import call_result as result201
 
+from tests.commands.conftest import CALL_TIMEOUT
 from tests.harness import RunningServer, charge_point, now_iso
-
-CALL_TIMEOUT = 1.5
-
-
-@pytest.fixture
-async def server(database_url: str, ports: tuple[int, int]) -> AsyncIterator[RunningServer]:
-    srv = RunningServer(database_url, *ports, call_timeout=CALL_TIMEOUT)
-    await srv.start()
-    try:
-        yield srv
-    finally:
-        await srv.stop()
 
 
 class Charger16(ChargePoint16):  # type: ignore[misc]
@@ -154,7 +143,7 @@ async def test_a_16_reset_is_recorded_as_the_charger_answered(
     assert record["status"] == status
     assert record["action"] == "Reset" and record["name"] == "reset"
     assert record["arguments"] == {"type": "hard"}
-    assert record["requested_by"].startswith("api key")
+    assert record["requested_by"].startswith("tests (api key ")  # the key's name and id
     if status == "failed":
         assert record["response"]["error_code"] == "NotSupported"
         assert "CALLERROR" in record["detail"]

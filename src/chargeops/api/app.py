@@ -19,6 +19,9 @@ from chargeops.api.auth import ApiKeyCache, require_api_key
 from chargeops.commands.api import router as commands_router
 from chargeops.commands.service import Commands
 from chargeops.core.metrics import REGISTRY
+from chargeops.files.api import router as files_router
+from chargeops.files.api import uploads as uploads_router
+from chargeops.files.store import FileStore
 from chargeops.sessions.api import router as sessions_router
 from chargeops.stations.api import router as stations_router
 from chargeops.storage.writer import GroupCommitWriter
@@ -37,6 +40,7 @@ def create_app(
     gateway: GatewayStatus | None = None,
     commands: Commands | None = None,
     writer: GroupCommitWriter | None = None,
+    files: FileStore | None = None,
 ) -> FastAPI:
     app = FastAPI(
         title="chargeops",
@@ -50,6 +54,7 @@ def create_app(
     app.state.sessions = sessions
     app.state.commands = commands
     app.state.writer = writer  # the one way the server writes, when it has one
+    app.state.files = files  # where station uploads are kept
     app.state.api_key_cache = ApiKeyCache()
     problems.install(app)
 
@@ -57,7 +62,10 @@ def create_app(
     v1.include_router(stations_router)
     v1.include_router(sessions_router)
     v1.include_router(commands_router)
+    v1.include_router(files_router)
     app.include_router(v1)
+    if files is not None and writer is not None:
+        app.include_router(uploads_router)  # stations authenticate by the URL's token
 
     @app.get("/health", tags=["operations"], summary="Database and gateway state (no key)")
     async def health() -> JSONResponse:

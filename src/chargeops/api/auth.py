@@ -22,19 +22,22 @@ CACHE_SECONDS = 30.0
 
 
 class ApiKeyCache:
-    def __init__(self) -> None:
-        self._until: dict[str, tuple[float, int]] = {}
+    """Verified keys by digest: (key id, the name people gave it)."""
 
-    def get(self, digest: str) -> int | None:
+    def __init__(self) -> None:
+        self._until: dict[str, tuple[float, int, str]] = {}
+
+    def get(self, digest: str) -> tuple[int, str] | None:
         hit = self._until.get(digest)
         if hit is None or hit[0] < time.monotonic():
             return None
-        return hit[1]
+        return hit[1], hit[2]
 
-    def put(self, digest: str, key_id: int) -> None:
+    def put(self, digest: str, key_id: int, name: str) -> None:
         if len(self._until) > 10_000:
             self._until.clear()
-        self._until[digest] = (time.monotonic() + CACHE_SECONDS, key_id)
+        self._until[digest] = (time.monotonic() + CACHE_SECONDS, key_id, name)
+
 
 
 async def require_api_key(
@@ -47,10 +50,10 @@ async def require_api_key(
     key = credentials.credentials
     cache: ApiKeyCache = request.app.state.api_key_cache
     digest = users.hash_api_key(key)
-    key_id = cache.get(digest)
-    if key_id is not None:
-        request.state.api_key_id = key_id  # who asked, for audit records
-        return key_id
+    hit = cache.get(digest)
+    if hit is not None:
+        request.state.api_key_id, request.state.api_key_name = hit  # who asked, for audits
+        return hit[0]
     sessions: async_sessionmaker[AsyncSession] = request.app.state.sessions
     async with sessions() as session:
         row = await users.verify_api_key(session, key)
@@ -67,6 +70,6 @@ async def require_api_key(
         async with sessions() as session:
             await users.touch_api_key(session, key_id, at=at)
             await session.commit()
-    cache.put(digest, row.id)
-    request.state.api_key_id = row.id
+    cache.put(digest, row.id, row.name)
+    request.state.api_key_id, request.state.api_key_name = row.id, row.name
     return row.id

@@ -37,15 +37,30 @@ async def send_command(
     ] = None,
 ) -> CommandOut:
     commands: service.Commands = request.app.state.commands
-    key_id = getattr(request.state, "api_key_id", None)
     command_request = service.parse_request(body.name, body.arguments)
     record, task = await commands.issue(
-        db, station_id, command_request, requested_by=f"api key {key_id}"
+        db,
+        station_id,
+        command_request,
+        requested_by=_caller(request),
+        base_url=str(request.base_url),
     )
     if task is None:
         return CommandOut.of(record)
     await asyncio.wait({task}, timeout=_wait_seconds(wait))
-    return CommandOut.of(await service.get_command(db, record.id))
+    return await _shown(db, record.id)
+
+
+async def _shown(db: DbSession, command_id: int) -> CommandOut:
+    row = await service.get_command(db, command_id)
+    progress = await service.progress_of(db, [row.id])
+    return CommandOut.of(row, progress.get(row.id))
+
+
+def _caller(request: Request) -> str:
+    """Who asked, for the audit record: the API key's name and id (set by the API's auth)."""
+    key = f" (api key {getattr(request.state, 'api_key_id', '?')})"
+    return str(getattr(request.state, "api_key_name", "?"))[: 100 - len(key)] + key
 
 
 def _wait_seconds(wait: str | None) -> float:
@@ -64,7 +79,7 @@ def _wait_seconds(wait: str | None) -> float:
 
 @router.get("/commands/{command_id}", response_model=CommandOut, summary="One command")
 async def get_command(command_id: int, db: DbSession) -> CommandOut:
-    return CommandOut.of(await service.get_command(db, command_id))
+    return await _shown(db, command_id)
 
 
 @router.get(
@@ -79,4 +94,5 @@ async def list_commands(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
 ) -> Page[CommandOut]:
     rows = await service.list_commands(db, station_id, before_id=before_id(cursor), limit=limit + 1)
-    return newest_first(rows, limit, CommandOut.of, lambda r: r.id)
+    progress = await service.progress_of(db, [r.id for r in rows[:limit]])
+    return newest_first(rows, limit, lambda r: CommandOut.of(r, progress.get(r.id)), lambda r: r.id)

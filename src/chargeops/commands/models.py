@@ -27,9 +27,22 @@ class Command(Base):
     status: Mapped[str] = mapped_column(String(16))
     action: Mapped[str | None] = mapped_column(String(40))  # the OCPP CALL it became
     payload: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # ...and what it carried
-    # what the station reported afterwards (firmware: Downloading ... Installed)
-    progress: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
     response: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     detail: Mapped[str | None] = mapped_column(Text)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class CommandProgress(Base):
+    """What a station reported after accepting a command (firmware Downloading ...
+    Installed; diagnostics Uploading, Uploaded; the file received). One row per report,
+    so reports recorded at the same time never overwrite each other."""
+
+    __tablename__ = "command_progress"
+    __table_args__ = (Index("ix_command_progress_command", "command_id", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    command_id: Mapped[int] = mapped_column(ForeignKey("commands.id", ondelete="CASCADE"))
+    status: Mapped[str] = mapped_column(String(40))
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)

@@ -11,22 +11,37 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Sequence
 from typing import Any, Protocol
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from chargeops.commands.models import Command
+from chargeops.commands.models import Command, CommandProgress
 from chargeops.core.clock import format_timestamp, utcnow
 from chargeops.core.commands import CommandAnswer, CommandName, CommandRequest, CommandStatus
 from chargeops.core.errors import InvalidInput, NotFound
-from chargeops.core.events import DomainEvent, FirmwareStatusChanged
+from chargeops.core.events import DomainEvent, FileReceived, StationBooted, TransferStatusChanged
+from chargeops.files import service as files
+from chargeops.files.models import UploadSlot
 from chargeops.sessions.models import ChargingSession
+from chargeops.stations import service as stations
 from chargeops.stations.models import Station
 from chargeops.storage.writer import GroupCommitWriter, Work
+from chargeops.users.models import IdToken
 
 log = logging.getLogger(__name__)
+
+# After a boot, the configuration is read this much later: the station has its
+# BootNotification answer by then, and its first status reports are in.
+BOOT_READ_DELAY_S = 2.0
+AFTER_BOOT = "chargeops (after boot)"
+# which command a station's transfer reports are progress of
+_TRANSFERS = {
+    "firmware": CommandName.UPDATE_FIRMWARE.value,
+    "diagnostics": CommandName.GET_DIAGNOSTICS.value,
+}
 
 
 class CommandSender(Protocol):
@@ -49,33 +64,52 @@ def parse_request(name: str, arguments: dict[str, Any]) -> CommandRequest:
     return CommandRequest(command, dict(arguments))
 
 
-async def _resolve_session(
-    db: AsyncSession, station_id: str, request: CommandRequest
-) -> CommandRequest:
-    """stop_session names our session id; the charger knows its own transaction id."""
-    if request.name is not CommandName.STOP_SESSION:
-        return request
-    args = dict(request.arguments)
-    session_id = args.pop("session_id", None)
-    if session_id is None:
-        raise InvalidInput("stop_session: session_id is required")
+async def _transaction_of(db: AsyncSession, station_id: str, name: str, session_id: Any) -> str:
+    """Operators name our session id; the charger knows its own transaction id."""
     try:
         row = await db.get(ChargingSession, int(session_id))
     except (TypeError, ValueError):
-        raise InvalidInput("stop_session: session_id must be a session's id") from None
+        raise InvalidInput(f"{name}: session_id must be a session's id") from None
     if row is None or row.station_id != station_id:
         raise NotFound(f"no session {session_id} on station {station_id}")
     if row.status != "active" or row.transaction_id is None:
-        raise InvalidInput(f"stop_session: session {session_id} is not active")
-    return CommandRequest(request.name, {**args, "transaction_id": row.transaction_id})
+        raise InvalidInput(f"{name}: session {session_id} is not active")
+    return row.transaction_id
+
+
+async def _local_list(db: AsyncSession) -> list[dict[str, Any]]:
+    """Every registered token, for a full local list: stations then authorize them
+    offline as we would online."""
+    rows = (await db.execute(select(IdToken).order_by(IdToken.id))).scalars()
+    return [
+        {
+            "id_tag": t.id_tag,
+            "status": t.status,
+            "expires_at": format_timestamp(t.expires_at) if t.expires_at else None,
+            "parent_id_tag": t.parent_id_tag,
+            "type": t.type,
+        }
+        for t in rows
+    ]
 
 
 class Commands:
     """Issues commands and keeps their records; one instance per process."""
 
-    def __init__(self, writer: GroupCommitWriter, sender: CommandSender) -> None:
+    def __init__(
+        self,
+        writer: GroupCommitWriter,
+        sender: CommandSender,
+        sessions: async_sessionmaker[AsyncSession],
+        *,
+        public_url: str | None = None,
+        read_config_after_boot: bool = True,
+    ) -> None:
         self._writer = writer
         self._sender = sender
+        self._sessions = sessions
+        self._public_url = public_url.rstrip("/") if public_url else None
+        self._read_config_after_boot = read_config_after_boot
         self._running: set[asyncio.Task[None]] = set()
 
     async def issue(
@@ -85,15 +119,18 @@ class Commands:
         request: CommandRequest,
         *,
         requested_by: str,
+        base_url: str | None = None,
     ) -> tuple[Command, asyncio.Task[None] | None]:
         """Record the command and start it; the task ends when its outcome is recorded.
 
         Bad arguments raise InvalidInput and record nothing. A station that is not
-        connected gets a record with ``station_offline`` at once.
+        connected gets a record with ``station_offline`` at once. ``base_url`` is where
+        the caller reached our HTTP API: where stations upload, unless the settings
+        name a public URL.
         """
         if await db.get(Station, station_id) is None:
             raise NotFound(f"no station {station_id!r}")
-        sent = await _resolve_session(db, station_id, request)
+        sent, slot = await self._in_station_terms(db, station_id, request, base_url)
         prepared = self._sender.prepare_call(station_id, sent)
         now = utcnow()
         record = Command(
@@ -117,6 +154,9 @@ class Commands:
         async def store(w: Work) -> Command:
             w.session.add(record)
             await w.session.flush()
+            if slot is not None and prepared is not None:
+                slot.command_id = record.id
+                w.session.add(slot)
             return record
 
         await self._writer.submit(store)
@@ -131,12 +171,46 @@ class Commands:
         )
         if prepared is None:
             return record, None
-        task = asyncio.create_task(self._complete(record.id, prepared))
+        task = asyncio.create_task(self._complete(record.id, station_id, prepared))
         self._running.add(task)
         task.add_done_callback(self._running.discard)
         return record, task
 
-    async def _complete(self, command_id: int, prepared: Any) -> None:
+    async def _in_station_terms(
+        self, db: AsyncSession, station_id: str, request: CommandRequest, base_url: str | None
+    ) -> tuple[CommandRequest, UploadSlot | None]:
+        """The request with what operators say in our words put in the station's: our
+        session ids become its transaction ids, a missing upload location becomes ours,
+        a local list without tokens becomes every registered token."""
+        args = dict(request.arguments)
+        name = request.name
+        slot = None
+        if name is CommandName.STOP_SESSION and "session_id" not in args:
+            raise InvalidInput("stop_session: session_id is required")
+        sessions = (CommandName.STOP_SESSION, CommandName.SET_CHARGING_PROFILE)
+        if name in sessions and "session_id" in args:
+            session_id = args.pop("session_id")
+            args["transaction_id"] = await _transaction_of(db, station_id, name.value, session_id)
+            if name is CommandName.SET_CHARGING_PROFILE:
+                args.setdefault("purpose", "tx")
+        if name is CommandName.GET_DIAGNOSTICS and "location" not in args:
+            base = self._public_url or (base_url.rstrip("/") if base_url else None)
+            if base is None:
+                raise InvalidInput(
+                    "get_diagnostics: give a location, or set CHARGEOPS_PUBLIC_URL so "
+                    "stations can upload to chargeops"
+                )
+            slot = files.new_slot(station_id, "diagnostics")
+            args["location"] = f"{base}/uploads/{slot.token}"
+        if name is CommandName.SEND_LOCAL_LIST:
+            if "tokens" not in args:
+                if args.get("update", "full") != "full":
+                    raise InvalidInput("send_local_list: a differential update needs tokens")
+                args["tokens"] = await _local_list(db)
+            args.setdefault("version", int(time.time()))
+        return CommandRequest(name, args), slot
+
+    async def _complete(self, command_id: int, station_id: str, prepared: Any) -> None:
         try:
             answer = await self._sender.call(prepared)
         except Exception as exc:  # the command must still end with a status
@@ -144,22 +218,48 @@ class Commands:
             answer = CommandAnswer(CommandStatus.FAILED, detail=f"internal error: {exc}")
 
         async def store(w: Work) -> None:
+            now = utcnow()
             record = await w.session.get(Command, command_id)
             if record is not None:
                 record.status = answer.status.value
-                record.response = answer.response or None
+                record.response = answer.response
                 record.detail = answer.detail
-                record.answered_at = utcnow()
+                record.answered_at = now
+            if answer.variables:
+                await stations.record_variables(w, station_id, answer.variables, at=now)
 
         await self._writer.submit(store)
         log.info("command %s: %s", command_id, answer.status.value)
 
-    async def on_firmware_status(self, event: DomainEvent) -> None:
-        """Follow an update_firmware command through the statuses the station reports."""
-        assert isinstance(event, FirmwareStatusChanged)
-        # handlers start in the order events were published, and the writer keeps the
-        # order units were submitted in: each step lands after the one before
-        await self._writer.submit(lambda w: _record_progress(w, event))
+    async def on_transfer_status(self, event: DomainEvent) -> None:
+        """Follow update_firmware and get_diagnostics through what the station reports."""
+        assert isinstance(event, TransferStatusChanged)
+        await self._writer.submit(lambda w: _record_transfer(w, event))
+
+    async def on_file_received(self, event: DomainEvent) -> None:
+        assert isinstance(event, FileReceived)
+        if event.command_id is None:
+            return
+        detail = {"file_id": event.file_id, "filename": event.filename, "size": event.size_bytes}
+        progress = CommandProgress(
+            command_id=event.command_id, status="FileReceived", at=event.occurred_at, detail=detail
+        )
+
+        async def store(w: Work) -> None:
+            w.session.add(progress)
+
+        await self._writer.submit(store)
+
+    async def on_station_booted(self, event: DomainEvent) -> None:
+        """Read a station's configuration after it booted, the way an operator would: a
+        command like any other, so its record shows when and what came back."""
+        assert isinstance(event, StationBooted)
+        if not self._read_config_after_boot or event.registration != "Accepted":
+            return
+        await asyncio.sleep(BOOT_READ_DELAY_S)
+        request = CommandRequest(CommandName.GET_CONFIGURATION)
+        async with self._sessions() as db:
+            await self.issue(db, event.station_id, request, requested_by=AFTER_BOOT)
 
     async def drain(self) -> None:
         """Let running commands record their outcome (at shutdown)."""
@@ -167,13 +267,15 @@ class Commands:
             await asyncio.gather(*self._running, return_exceptions=True)
 
 
-async def _record_progress(work: Work, event: FirmwareStatusChanged) -> None:
+async def _record_transfer(work: Work, event: TransferStatusChanged) -> None:
+    """A progress row for the newest transfer command the report can belong to: 2.0.1
+    names its request; 1.6 does not, and has one transfer of a kind at a time."""
     candidates = (
         await work.session.execute(
             select(Command)
             .where(
                 Command.station_id == event.station_id,
-                Command.name == CommandName.UPDATE_FIRMWARE.value,
+                Command.name == _TRANSFERS[event.transfer],
                 Command.status.in_([CommandStatus.SENT.value, CommandStatus.ACCEPTED.value]),
             )
             .order_by(Command.id.desc())
@@ -189,8 +291,26 @@ async def _record_progress(work: Work, event: FirmwareStatusChanged) -> None:
         None,
     )
     if record is not None:
-        step = {"status": event.status, "at": format_timestamp(event.occurred_at)}
-        record.progress = [*(record.progress or []), step]
+        work.session.add(
+            CommandProgress(command_id=record.id, status=event.status, at=event.occurred_at)
+        )
+
+
+async def progress_of(db: AsyncSession, command_ids: Sequence[int]) -> dict[int, list[Any]]:
+    """Each command's progress reports, oldest first."""
+    if not command_ids:
+        return {}
+    rows = (
+        await db.execute(
+            select(CommandProgress)
+            .where(CommandProgress.command_id.in_(command_ids))
+            .order_by(CommandProgress.command_id, CommandProgress.id)
+        )
+    ).scalars()
+    out: dict[int, list[Any]] = {}
+    for row in rows:
+        out.setdefault(row.command_id, []).append(row)
+    return out
 
 
 async def get_command(db: AsyncSession, command_id: int) -> Command:

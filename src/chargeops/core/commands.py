@@ -11,6 +11,8 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any
 
+from chargeops.core.charging import ReportedVariable
+
 
 class CommandName(enum.StrEnum):
     START_SESSION = "start_session"
@@ -24,6 +26,14 @@ class CommandName(enum.StrEnum):
     CLEAR_CACHE = "clear_cache"
     DATA_TRANSFER = "data_transfer"
     UPDATE_FIRMWARE = "update_firmware"
+    GET_DIAGNOSTICS = "get_diagnostics"
+    RESERVE_NOW = "reserve_now"
+    CANCEL_RESERVATION = "cancel_reservation"
+    SEND_LOCAL_LIST = "send_local_list"
+    GET_LOCAL_LIST_VERSION = "get_local_list_version"
+    SET_CHARGING_PROFILE = "set_charging_profile"
+    CLEAR_CHARGING_PROFILE = "clear_charging_profile"
+    GET_COMPOSITE_SCHEDULE = "get_composite_schedule"
 
 
 class CommandStatus(enum.StrEnum):
@@ -51,5 +61,7 @@ class CommandAnswer:
     """How a command ended, with what the charger said (its answer payload, or the error)."""
 
     status: CommandStatus
-    response: dict[str, Any] = field(default_factory=dict)
+    response: dict[str, Any] | None = None  # None: the station said nothing
     detail: str | None = None  # for people: why it failed, what to do
+    # configuration the answer told us (GetConfiguration, GetVariables, an accepted change)
+    variables: tuple[ReportedVariable, ...] = ()

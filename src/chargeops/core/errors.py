@@ -6,6 +6,7 @@
     ├── InvalidInput          (422) the caller sent something we cannot accept
     ├── NotFound              (404) the thing asked for does not exist
     ├── Conflict              (409) the request clashes with what is stored
+    ├── TooLarge              (413) an upload over the size limit
     └── Unauthorized          (401) no valid credentials
 
 The HTTP layer renders these as problem documents, the CLI as a one-line message and a
@@ -39,6 +40,11 @@ class NotFound(ChargeOpsError):
 class Conflict(ChargeOpsError):
     status = 409
     title = "Conflict"
+
+
+class TooLarge(ChargeOpsError):
+    status = 413
+    title = "Too large"
 
 
 class Unauthorized(ChargeOpsError):

@@ -27,9 +27,14 @@ class StationDisconnected(DomainEvent):
 
 
 @dataclass(frozen=True, slots=True)
-class FirmwareStatusChanged(DomainEvent):
+class TransferStatusChanged(DomainEvent):
+    """A station reported progress of a file transfer we asked for: a firmware download
+    (FirmwareStatusNotification) or a diagnostics/log upload (Diagnostics- or
+    LogStatusNotification)."""
+
+    transfer: str  # "firmware" or "diagnostics"
     status: str
-    request_id: int | None  # 2.0.1 names the UpdateFirmware request; 1.6 does not
+    request_id: int | None  # 2.0.1 names the request it reports on; 1.6 does not
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,3 +83,14 @@ class TransactionEnded(DomainEvent):
     evse_id: int
     energy_wh: int | None
     stop_reason: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class FileReceived(DomainEvent):
+    """A station uploaded a file we asked for (diagnostics, a log)."""
+
+    file_id: int
+    command_id: int | None
+    purpose: str
+    filename: str
+    size_bytes: int

@@ -83,12 +83,17 @@ class ChargerHandlers:
                 )
                 return c.Acknowledged()
             case c.DiagnosticsStatusReport():
-                status = request.status
+                upload = request
                 # the 2.0.1 name of the same thing: log upload
                 kind = "DiagnosticsStatusNotification" if ctx.ocpp_version == "1.6" else None
                 await self._writer.submit(
                     lambda w: stations.set_diagnostics_status(
-                        w, sid, status, at=now, kind=kind or "LogStatusNotification"
+                        w,
+                        sid,
+                        upload.status,
+                        at=now,
+                        kind=kind or "LogStatusNotification",
+                        request_id=upload.request_id,
                     )
                 )
                 return c.Acknowledged()

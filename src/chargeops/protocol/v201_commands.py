@@ -6,18 +6,26 @@ optionally with an EVSE (``EVSE.AvailabilityState@1``): the 2.0.1 device model's
 
 from __future__ import annotations
 
-import itertools
-import time
+from datetime import timedelta
 from typing import Any
 
+from chargeops.core.charging import ReportedVariable
 from chargeops.core.clock import format_timestamp, utcnow
 from chargeops.core.commands import CommandAnswer, CommandName, CommandRequest, CommandStatus
-from chargeops.protocol.command_args import Args
+from chargeops.protocol.command_args import Args, ListEntry, SimpleProfile, next_id
 
-ACCEPTED_WORDS = frozenset({"Accepted", "Unlocked", "Scheduled", "RebootRequired"})
-# remoteStartId / requestId values: started from the clock, so ids handed out after a
-# restart do not repeat those of before (a station's reports name them)
-_request_ids = itertools.count(int(time.time()) % 1_000_000_000)
+ACCEPTED_WORDS = frozenset(
+    {"Accepted", "AcceptedCanceled", "Unlocked", "Scheduled", "RebootRequired"}
+)
+RESERVATION_DEFAULT = timedelta(minutes=30)
+# a token of the local list whose type we do not know: most are RFID cards
+DEFAULT_LIST_TOKEN_TYPE = "ISO14443"
+_PURPOSES = {
+    "station_max": "ChargingStationMaxProfile",
+    "tx_default": "TxDefaultProfile",
+    "tx": "TxProfile",
+}
+_LOG_TYPES = {"diagnostics": "DiagnosticsLog", "security": "SecurityLog"}
 
 
 def _variable(a: Args, key: str) -> dict[str, Any]:
@@ -42,7 +50,7 @@ def encode(request: CommandRequest) -> tuple[str, dict[str, Any]]:
             payload: dict[str, Any] = {
                 "idToken": {"idToken": a.text("id_tag", max_length=36), "type": token_type},
                 "remoteStartId": a.integer("remote_start_id", required=False, minimum=0)
-                or next(_request_ids),
+                or next_id(),
             }
             evse = a.integer("evse_id", required=False, minimum=1)
             if evse is not None:
@@ -80,7 +88,7 @@ def encode(request: CommandRequest) -> tuple[str, dict[str, Any]]:
             keys = a.text_list("keys", required=False)
             if not keys:  # everything: the station reports its device model (NotifyReport)
                 return "GetBaseReport", a.done(
-                    {"requestId": next(_request_ids), "reportBase": "FullInventory"}
+                    {"requestId": next_id(), "reportBase": "FullInventory"}
                 )
             return "GetVariables", a.done({"getVariableData": [_variable(a, k) for k in keys]})
         case CommandName.CHANGE_CONFIGURATION:
@@ -118,26 +126,176 @@ def encode(request: CommandRequest) -> tuple[str, dict[str, Any]]:
                 if value is not None:
                     firmware[field] = value
             payload = {
-                "requestId": a.integer("request_id", required=False) or next(_request_ids),
+                "requestId": a.integer("request_id", required=False) or next_id(),
                 "firmware": firmware,
             }
             a.retries(payload)
             return "UpdateFirmware", a.done(payload)
+        case CommandName.GET_DIAGNOSTICS:
+            log: dict[str, Any] = {"remoteLocation": a.text("location", max_length=512)}
+            for key, field in (("start_at", "oldestTimestamp"), ("stop_at", "latestTimestamp")):
+                value = a.timestamp(key)
+                if value is not None:
+                    log[field] = value
+            payload = {
+                "log": log,
+                "logType": _LOG_TYPES[
+                    a.choice("log_type", tuple(_LOG_TYPES), default="diagnostics")
+                ],
+                "requestId": a.integer("request_id", required=False) or next_id(),
+            }
+            a.retries(payload)
+            return "GetLog", a.done(payload)
+        case CommandName.RESERVE_NOW:
+            token_type = a.text("id_token_type", required=False, max_length=20) or "Central"
+            payload = {
+                "id": a.integer("reservation_id", required=False) or next_id(),
+                "expiryDateTime": a.later("expires_at", RESERVATION_DEFAULT),
+                "idToken": {"idToken": a.text("id_tag", max_length=36), "type": token_type},
+            }
+            evse = a.integer("evse_id", required=False, minimum=1)
+            if evse is not None:
+                payload["evseId"] = evse
+            connector_type = a.text("connector_type", required=False, max_length=20)
+            if connector_type is not None:
+                payload["connectorType"] = connector_type
+            parent = a.text("parent_id_tag", required=False, max_length=36)
+            if parent is not None:
+                payload["groupIdToken"] = {"idToken": parent, "type": "Central"}
+            return "ReserveNow", a.done(payload)
+        case CommandName.CANCEL_RESERVATION:
+            return "CancelReservation", a.done({"reservationId": a.integer("reservation_id")})
+        case CommandName.SEND_LOCAL_LIST:
+            update = a.choice("update", ("full", "differential"), default="full")
+            entries = a.list_entries(differential=update == "differential")
+            return "SendLocalList", a.done(
+                {
+                    "versionNumber": a.integer("version", minimum=1),
+                    "updateType": update.capitalize(),
+                    "localAuthorizationList": [_list_entry(e) for e in entries],
+                }
+            )
+        case CommandName.GET_LOCAL_LIST_VERSION:
+            return "GetLocalListVersion", a.done({})
+        case CommandName.SET_CHARGING_PROFILE:
+            evse = a.integer("evse_id", required=False) or 0
+            profile = a.mapping("charging_profile", required=False)
+            if profile is None:
+                profile = _profile(a.simple_profile())
+            return "SetChargingProfile", a.done({"evseId": evse, "chargingProfile": profile})
+        case CommandName.CLEAR_CHARGING_PROFILE:
+            payload = {}
+            profile_id = a.integer("profile_id", required=False)
+            if profile_id is not None:
+                payload["chargingProfileId"] = profile_id
+            criteria: dict[str, Any] = {}
+            for key, field in (("evse_id", "evseId"), ("stack_level", "stackLevel")):
+                value = a.integer(key, required=False)
+                if value is not None:
+                    criteria[field] = value
+            if a.raw("purpose") is not None:
+                criteria["chargingProfilePurpose"] = _PURPOSES[
+                    a.choice("purpose", tuple(_PURPOSES))
+                ]
+            if criteria:
+                payload["chargingProfileCriteria"] = criteria
+            return "ClearChargingProfile", a.done(payload)
+        case CommandName.GET_COMPOSITE_SCHEDULE:
+            payload = {
+                "evseId": a.integer("evse_id", required=False) or 0,
+                "duration": a.integer("duration_s", required=False, minimum=1) or 3600,
+            }
+            if a.raw("unit") is not None:
+                payload["chargingRateUnit"] = a.choice("unit", ("w", "a")).upper()
+            return "GetCompositeSchedule", a.done(payload)
     a.fail("name", f"{request.name} is not a 2.0.1 command")
+
+
+def _list_entry(entry: ListEntry) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "idToken": {
+            "idToken": entry.id_tag,
+            "type": entry.token_type or DEFAULT_LIST_TOKEN_TYPE,
+        }
+    }
+    if entry.status is not None:
+        info: dict[str, Any] = {"status": entry.status}
+        if entry.expires_at:
+            info["cacheExpiryDateTime"] = entry.expires_at
+        if entry.parent_id_tag:
+            info["groupIdToken"] = {"idToken": entry.parent_id_tag, "type": "Central"}
+        out["idTokenInfo"] = info
+    return out
+
+
+def _profile(p: SimpleProfile) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "id": p.profile_id,
+        "stackLevel": p.stack_level,
+        "chargingProfilePurpose": _PURPOSES[p.purpose],
+        "chargingProfileKind": "Absolute",
+        "chargingSchedule": [
+            {
+                "id": p.profile_id,
+                "startSchedule": p.starts_at,
+                "chargingRateUnit": p.unit,
+                "chargingSchedulePeriod": [{"startPeriod": 0, "limit": p.json_limit}],
+            }
+        ],
+    }
+    if p.transaction_id is not None:
+        out["transactionId"] = p.transaction_id
+    if p.valid_to is not None:
+        out["validTo"] = p.valid_to
+    return out
 
 
 def interpret(request: CommandRequest, payload: dict[str, Any]) -> CommandAnswer:
     """Accepted or rejected, from the status words in the charger's answer."""
     if "getVariableResult" in payload:
-        return CommandAnswer(CommandStatus.ACCEPTED, payload)
+        results = payload["getVariableResult"]
+        learned = tuple(
+            _reported(r, r.get("attributeValue"))
+            for r in results
+            if r.get("attributeStatus") == "Accepted"
+        )
+        if not learned:
+            said = ", ".join(str(r.get("attributeStatus")) for r in results)
+            return CommandAnswer(CommandStatus.REJECTED, payload, f"the station answered {said}")
+        return CommandAnswer(CommandStatus.ACCEPTED, payload, variables=learned)
     if "setVariableResult" in payload:
-        statuses = [r.get("attributeStatus") for r in payload["setVariableResult"]]
+        results = payload["setVariableResult"]
+        statuses = [r.get("attributeStatus") for r in results]
         ok = all(s in ACCEPTED_WORDS for s in statuses)
+        value = str(request.arguments.get("value"))
+        learned = tuple(_reported(r, value) for r in results if ok)
+    elif "versionNumber" in payload:  # GetLocalListVersion: the answer is the data
+        return CommandAnswer(CommandStatus.ACCEPTED, payload)
     else:
         statuses = [payload.get("status")]
         ok = statuses[0] in ACCEPTED_WORDS
+        learned = ()
+    info = (payload.get("statusInfo") or {}).get("reasonCode")
+    why = f"the station answered {', '.join(str(s) for s in statuses)}"
     return CommandAnswer(
         CommandStatus.ACCEPTED if ok else CommandStatus.REJECTED,
         payload,
-        None if ok else f"the station answered {', '.join(str(s) for s in statuses)}",
+        None if ok else f"{why} ({info})" if info else why,
+        variables=learned,
+    )
+
+
+def _reported(result: dict[str, Any], value: str | None) -> ReportedVariable:
+    """A Get/SetVariableResult's variable, as stored with a station's device model."""
+    component, variable = result["component"], result["variable"]
+    evse = component.get("evse") or {}
+    return ReportedVariable(
+        component["name"],
+        variable["name"],
+        attribute_type=result.get("attributeType") or "Actual",
+        value=value,
+        component_instance=component.get("instance"),
+        variable_instance=variable.get("instance"),
+        evse_id=evse.get("id"),
+        connector_id=evse.get("connectorId"),
     )

@@ -20,6 +20,7 @@ from chargeops.core.charging import (
     ConnectorStatusReport,
     DeviceModelReport,
     RegistrationStatus,
+    ReportedVariable,
     StationIdentity,
     StationNotices,
 )
@@ -308,7 +309,7 @@ async def set_firmware_status(
         at=at,
         summary=f"firmware: {status}",
     )
-    work.emit(events.FirmwareStatusChanged(station_id, at, status, request_id))
+    work.emit(events.TransferStatusChanged(station_id, at, "firmware", status, request_id))
 
 
 async def set_diagnostics_status(
@@ -318,19 +319,17 @@ async def set_diagnostics_status(
     *,
     at: datetime,
     kind: str = "DiagnosticsStatusNotification",
+    request_id: int | None = None,
 ) -> None:
     """Diagnostics (1.6) or log (2.0.1) upload progress."""
     await work.session.execute(
         update(_STATIONS).where(Station.id == station_id).values(diagnostics_status=status)
     )
-    record_event(
-        work,
-        station_id,
-        kind,
-        {"status": status},
-        at=at,
-        summary=f"diagnostics upload: {status}",
-    )
+    payload: dict[str, Any] = {"status": status}
+    if request_id is not None:
+        payload["request_id"] = request_id
+    record_event(work, station_id, kind, payload, at=at, summary=f"diagnostics upload: {status}")
+    work.emit(events.TransferStatusChanged(station_id, at, "diagnostics", status, request_id))
 
 
 def record_notices(work: Work, station_id: str, notices: StationNotices, *, at: datetime) -> None:
@@ -358,34 +357,42 @@ _VARIABLE_KEY = (
 )
 
 
+async def record_variables(
+    work: Work, station_id: str, variables: Sequence[ReportedVariable], *, at: datetime
+) -> None:
+    """Store configuration a station told us, newest wins: a report part delivered late
+    does not overwrite a value read or set after it. Descriptions the source did not
+    give (a changed value carries no mutability) keep what is stored."""
+    for v in variables:
+        row: dict[str, Any] = {
+            "station_id": station_id,
+            "component": v.component,
+            "component_instance": v.component_instance or "",
+            "evse_id": v.evse_id or 0,
+            "connector_id": v.connector_id or 0,
+            "variable": v.variable,
+            "variable_instance": v.variable_instance or "",
+            "attribute_type": v.attribute_type,
+            "value": v.value,
+            "updated_at": at,
+        }
+        described = {
+            "mutability": v.mutability,
+            "persistent": v.persistent,
+            "constant": v.constant,
+            "characteristics": v.characteristics,
+        }
+        row.update({k: value for k, value in described.items() if value is not None})
+        await upsert_newer(
+            work.session, StationVariable, row, key=_VARIABLE_KEY, newer="updated_at"
+        )
+
+
 async def record_device_model(
     work: Work, station_id: str, report: DeviceModelReport, *, at: datetime
 ) -> None:
-    """Store the variables of a NotifyReport part; a newer report replaces older values,
-    an older one (a part delivered late) does not overwrite them."""
-    for v in report.variables:
-        await upsert_newer(
-            work.session,
-            StationVariable,
-            {
-                "station_id": station_id,
-                "component": v.component,
-                "component_instance": v.component_instance or "",
-                "evse_id": v.evse_id or 0,
-                "connector_id": v.connector_id or 0,
-                "variable": v.variable,
-                "variable_instance": v.variable_instance or "",
-                "attribute_type": v.attribute_type,
-                "value": v.value,
-                "mutability": v.mutability,
-                "persistent": v.persistent,
-                "constant": v.constant,
-                "characteristics": v.characteristics,
-                "updated_at": report.generated_at,
-            },
-            key=_VARIABLE_KEY,
-            newer="updated_at",
-        )
+    """Store the variables of a NotifyReport part (as of the report's time)."""
+    await record_variables(work, station_id, report.variables, at=report.generated_at)
     more = ", more to come" if report.more_to_come else ""
     record_event(
         work,

@@ -1,0 +1,1 @@
+"""Files stations upload to us (diagnostics, logs), kept on disk and downloadable."""
