@@ -164,6 +164,23 @@ async def test_a_command_to_an_offline_station_fails_at_once(server: RunningServ
     assert [c["id"] for c in listed["items"]] == [record["id"]]
 
 
+async def test_a_station_that_left_still_gets_its_arguments_checked(
+    server: RunningServer,
+) -> None:
+    await server.add_station("CP-GONE")
+    async with charge_point(server, "CP-GONE", version="2.0.1"):
+        pass  # it spoke 2.0.1, then went away
+    await asyncio.sleep(0.2)  # its disconnection is recorded
+    bad = await command(
+        server, "CP-GONE", "change_configuration", key="HeartbeatInterval", value="1"
+    )
+    good = await command(
+        server, "CP-GONE", "change_configuration", key="OCPPCommCtrlr.HeartbeatInterval", value="1"
+    )
+    assert bad.status_code == 422 and "Component.Variable" in bad.json()["detail"]
+    assert good.json()["status"] == "station_offline"
+
+
 async def test_bad_arguments_are_refused_and_nothing_is_recorded(server: RunningServer) -> None:
     await server.add_station("CP-BAD")
     async with charge_point(server, "CP-BAD", charger_class=Charger16) as cp:

@@ -47,9 +47,12 @@ _TRANSFERS = {
 class CommandSender(Protocol):
     """The gateway, as the commands domain sees it."""
 
-    def prepare_call(self, station_id: str, request: CommandRequest) -> Any:
+    def prepare_call(
+        self, station_id: str, request: CommandRequest, *, last_version: str | None = None
+    ) -> Any:
         """The CALL for ``request`` (with an ``action``), None if the station is not
-        connected; InvalidInput if the arguments do not make a valid CALL."""
+        connected; InvalidInput if the arguments do not make a valid CALL (in the version
+        it last spoke, when it is not connected)."""
         ...
 
     async def call(self, prepared: Any) -> CommandAnswer: ...
@@ -128,10 +131,11 @@ class Commands:
         the caller reached our HTTP API: where stations upload, unless the settings
         name a public URL.
         """
-        if await db.get(Station, station_id) is None:
+        station = await db.get(Station, station_id)
+        if station is None:
             raise NotFound(f"no station {station_id!r}")
         sent, slot = await self._in_station_terms(db, station_id, request, base_url)
-        prepared = self._sender.prepare_call(station_id, sent)
+        prepared = self._sender.prepare_call(station_id, sent, last_version=station.ocpp_version)
         now = utcnow()
         record = Command(
             station_id=station_id,

@@ -47,6 +47,7 @@ log = logging.getLogger(__name__)
 SUPPORTED: dict[str, type[proto.Adapter]] = {
     adapter.subprotocol: adapter for adapter in (v201.V21Adapter, v201.V201Adapter, v16.V16Adapter)
 }
+_BY_VERSION = {adapter.version: adapter for adapter in SUPPORTED.values()}
 CLOSE_REPLACED = 4000  # private-use close code: a newer connection took over
 LAST_SEEN_SLICE = 500
 
@@ -249,11 +250,18 @@ class Gateway:
 
     # --- our calls to chargers -------------------------------------------------------
 
-    def prepare_call(self, station_id: str, request: CommandRequest) -> PreparedCall | None:
+    def prepare_call(
+        self, station_id: str, request: CommandRequest, *, last_version: str | None = None
+    ) -> PreparedCall | None:
         """The CALL for ``request`` on the station's connection; None if it is not
-        connected. InvalidInput if the arguments do not make a valid CALL."""
+        connected. InvalidInput if the arguments do not make a valid CALL: for a station
+        that is not connected, in the OCPP version it last spoke, so a mistake is
+        reported now rather than at the next attempt."""
         conn = self.presence.get(station_id)
         if conn is None:
+            adapter = _BY_VERSION.get(last_version or "")
+            if adapter is not None:
+                adapter().command(request)
             return None
         action, payload = conn.session.adapter.command(request)
         return PreparedCall(station_id, request, action, payload, conn)
