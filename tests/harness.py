@@ -111,12 +111,23 @@ async def charge_point(
     ) as ws:
         cp = charger_class(station_id, ws, response_timeout=10)
         task = asyncio.create_task(cp.start())
+        await _attached(server, station_id)
         try:
             yield cp
         finally:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+
+
+async def _attached(server: RunningServer, station_id: str) -> None:
+    """Wait until the gateway holds the connection (it records it first): a command sent
+    before then would find the station not connected."""
+    gateway = server.app.gateway
+    for _ in range(200):
+        if gateway is None or gateway.presence.get(station_id) is not None:
+            return
+        await asyncio.sleep(0.01)
 
 
 async def raw_call(ws: Any, frame: str) -> list[Any]:

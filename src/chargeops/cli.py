@@ -6,11 +6,17 @@ Every error a user can cause ends as one clear line on stderr and a non-zero exi
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import getpass
 import logging
+import os
 import signal
+import socket
 import sys
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
+from dataclasses import replace
 from datetime import datetime
+from types import FrameType
 from typing import Annotated, Any, TypeVar
 
 import typer
@@ -18,11 +24,13 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chargeops import __version__
+from chargeops import cli_remote as remote
 from chargeops.app import Application, open_database
 from chargeops.config import Settings
 from chargeops.core import collector, logs
 from chargeops.core.clock import parse_timestamp
-from chargeops.core.errors import ChargeOpsError
+from chargeops.core.commands import CommandName
+from chargeops.core.errors import ChargeOpsError, Conflict
 from chargeops.simulator import (
     MIXED,
     SUPPORTED_OCPP_VERSIONS,
@@ -43,7 +51,10 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
-station_app = typer.Typer(help="Register and manage stations.", no_args_is_help=True)
+station_app = typer.Typer(
+    help="Register stations, and send them commands (reset, unlock, configuration...).",
+    no_args_is_help=True,
+)
 token_app = typer.Typer(
     help="Id tokens (RFID cards, app tokens) that may charge.", no_args_is_help=True
 )
@@ -295,6 +306,227 @@ def station_add(
     created = run(_with_db(go))
     auth = "with a password (HTTP Basic)" if password else "without a password"
     typer.echo(f"station {station_id} {'registered' if created else 'updated'} {auth}")
+
+
+# --- remote commands to stations -------------------------------------------------------
+
+_REMOTE_EPILOG = (
+    "The command goes through the running server's HTTP API (--api-url), the process that "
+    "holds the chargers' connections. Without --api-key (or CHARGEOPS_API_KEY) a temporary "
+    "API key named 'cli USER@HOST' is made in the database (CHARGEOPS_DATABASE_URL) for this "
+    "one command and deleted afterwards. Exit code: 0 the station accepted; 1 it did not "
+    "(rejected, failed, timeout, station_offline), or the request was refused; 3 no answer "
+    "within --wait (the command id is printed, to look it up later)."
+)
+_WILDCARD_HOSTS = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}
+
+ApiUrlOption = Annotated[
+    str | None,
+    typer.Option(
+        "--api-url",
+        envvar="CHARGEOPS_API_URL",
+        show_default=False,
+        help="the URL of the running chargeops server (default: http://127.0.0.1:"
+        "CHARGEOPS_HTTP_PORT, or CHARGEOPS_HOST when that names one address)",
+    ),
+]
+ApiKeyOption = Annotated[
+    str | None,
+    typer.Option(
+        "--api-key",
+        envvar="CHARGEOPS_API_KEY",
+        show_default=False,
+        help="an API key; without one, a temporary key is made for this command and deleted",
+    ),
+]
+WaitOption = Annotated[
+    float, typer.Option("--wait", min=0, help="seconds to wait for the station's answer")
+]
+JsonOption = Annotated[
+    bool, typer.Option("--json", help="print the command record as the API returns it")
+]
+StationIdArgument = Annotated[str, typer.Argument(metavar="ID", help="the station's OCPP identity")]
+
+
+def _default_api_url() -> str:
+    """The server this machine runs with the same configuration (CHARGEOPS_HTTP_PORT)."""
+    s = settings()
+    host = _WILDCARD_HOSTS.get(s.host, s.host)
+    return f"http://{f'[{host}]' if ':' in host else host}:{s.http_port}"
+
+
+def _cli_key_name() -> str:
+    try:
+        user = getpass.getuser()
+    except (OSError, KeyError):  # no name for this uid (a bare container)
+        user = str(os.getuid())
+    return f"cli {user}@{socket.gethostname()}"[:90]
+
+
+async def _create_cli_key(session: AsyncSession) -> users.NewApiKey:
+    name = _cli_key_name()
+    try:
+        return await users.create_api_key(session, name)
+    except Conflict:  # the same user runs another command now (or one was killed)
+        return await users.create_api_key(session, f"{name} #{os.getpid()}")
+
+
+async def _temporary_key() -> users.NewApiKey:
+    try:
+        return await _with_db(_create_cli_key)
+    except ChargeOpsError as exc:
+        raise ChargeOpsError(
+            f"no API key given (--api-key or CHARGEOPS_API_KEY), and no temporary one could "
+            f"be made in the database: {exc.detail}"
+        ) from None
+
+
+def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(128 + signum)  # unwinds, so the temporary key is deleted
+
+
+@contextlib.contextmanager
+def _api_key(given: str | None) -> Iterator[str]:
+    """The key given, or a temporary one: the CLI reaches the database like every admin
+    command, so an operator on the server's machine needs no key to send a command."""
+    if given:
+        yield given
+        return
+    new = run(_temporary_key())
+    previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    try:
+        yield new.key
+    finally:
+        signal.signal(signal.SIGTERM, previous or signal.SIG_DFL)
+        try:
+            run(_with_db(lambda session: users.delete_api_key(session, new.id)))
+        except Exception as exc:
+            typer.echo(
+                f"warning: the temporary API key {new.name!r} (id {new.id}) was not deleted"
+                f" ({exc or type(exc).__name__}); it stays valid until it is deleted",
+                err=True,
+            )
+
+
+def _remote(
+    api_url: str | None,
+    api_key: str | None,
+    wait: float,
+    as_json: bool,
+    action: Callable[[remote.ApiClient], int],
+) -> None:
+    """Run ``action`` against the API and exit with its code."""
+    target = remote.Remote(api_url or _default_api_url(), "", wait, as_json)
+    with _api_key(api_key) as key, remote.ApiClient(replace(target, api_key=key)) as client:
+        try:
+            code = action(client)
+        except ChargeOpsError as exc:
+            raise fail(exc.detail) from None
+    raise typer.Exit(code)
+
+
+@station_app.command("reset", epilog=_REMOTE_EPILOG)
+def station_reset(
+    station_id: StationIdArgument,
+    hard: Annotated[
+        bool, typer.Option("--hard", help="reboot now (2.0.1 Immediate), not when idle")
+    ] = False,
+    api_url: ApiUrlOption = None,
+    api_key: ApiKeyOption = None,
+    wait: WaitOption = 30.0,
+    as_json: JsonOption = False,
+) -> None:
+    """Reset (reboot) a station: soft by default."""
+    arguments = {"type": "hard" if hard else "soft"}
+    _remote(
+        api_url, api_key, wait, as_json, lambda c: remote.command(c, station_id, "reset", arguments)
+    )
+
+
+@station_app.command("unlock", epilog=_REMOTE_EPILOG)
+def station_unlock(
+    station_id: StationIdArgument,
+    connector: Annotated[
+        int, typer.Argument(metavar="CONNECTOR", help="the connector (EVSE) number, from 1")
+    ],
+    api_url: ApiUrlOption = None,
+    api_key: ApiKeyOption = None,
+    wait: WaitOption = 30.0,
+    as_json: JsonOption = False,
+) -> None:
+    """Unlock a connector (release a stuck cable)."""
+    arguments = {"evse_id": connector}
+    _remote(
+        api_url,
+        api_key,
+        wait,
+        as_json,
+        lambda c: remote.command(c, station_id, "unlock_connector", arguments),
+    )
+
+
+@station_app.command("config", epilog=_REMOTE_EPILOG)
+def station_config(
+    station_id: StationIdArgument,
+    items: Annotated[
+        list[str] | None,
+        typer.Argument(
+            metavar="[KEY | KEY=VALUE]...",
+            help="keys to read (none: all), or KEY=VALUE pairs to change one by one; "
+            "2.0.1 keys are Component.Variable (e.g. OCPPCommCtrlr.HeartbeatInterval)",
+        ),
+    ] = None,
+    api_url: ApiUrlOption = None,
+    api_key: ApiKeyOption = None,
+    wait: WaitOption = 30.0,
+    as_json: JsonOption = False,
+) -> None:
+    """Read or change a station's configuration.
+
+    Reading all of a 2.0.1 station's configuration asks for its device model report
+    (GetBaseReport) and shows the values once they are in."""
+    try:
+        keys, changes = remote.parse_configuration_items(items or [])
+    except ChargeOpsError as exc:
+        raise fail(exc.detail) from None
+
+    def action(client: remote.ApiClient) -> int:
+        if changes:
+            return remote.change_configuration(client, station_id, changes)
+        return remote.read_configuration(client, station_id, keys)
+
+    _remote(api_url, api_key, wait, as_json, action)
+
+
+@station_app.command("command", epilog=_REMOTE_EPILOG)
+def station_command(
+    station_id: StationIdArgument,
+    name: Annotated[
+        str,
+        typer.Argument(metavar="NAME", help=f"one of: {', '.join(n.value for n in CommandName)}"),
+    ],
+    arg: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--arg",
+            metavar="KEY=VALUE",
+            help="an argument (repeat for more); a value that is valid JSON (60, true, "
+            "[1,2], {...}) is taken as JSON, anything else as text",
+        ),
+    ] = None,
+    api_url: ApiUrlOption = None,
+    api_key: ApiKeyOption = None,
+    wait: WaitOption = 30.0,
+    as_json: JsonOption = False,
+) -> None:
+    """Send any command the API knows (see the README's command table for arguments)."""
+    try:
+        arguments = remote.parse_arguments(arg or [])
+    except ChargeOpsError as exc:
+        raise fail(exc.detail) from None
+    _remote(
+        api_url, api_key, wait, as_json, lambda c: remote.command(c, station_id, name, arguments)
+    )
 
 
 # --- tokens -----------------------------------------------------------------------------

@@ -543,7 +543,10 @@ async def test_availability_unlock_and_unknown_commands_are_answered(
     answer = await point.call(call.UnlockConnector(connector_id=9))
     assert answer.status == "NotSupported"
     with pytest.raises(OcppNotImplementedError):
-        await point.call(call.GetLocalListVersion(), suppress=False)
+        await point.call(
+            call.GetInstalledCertificateIds(certificate_type="CentralSystemRootCertificate"),
+            suppress=False,
+        )
     await running.stop()
 
 

@@ -480,7 +480,7 @@ async def test_availability_unlock_and_other_commands_are_answered(
     answer = await point.call(call.ClearCache())
     assert answer.status == "Accepted"
     with pytest.raises(OcppNotImplementedError):
-        await point.call(call.GetLocalListVersion(), suppress=False)
+        await point.call(call.GetDisplayMessages(request_id=1), suppress=False)
     await running.stop()
 
 

@@ -39,7 +39,6 @@ class ApiKeyCache:
         self._until[digest] = (time.monotonic() + CACHE_SECONDS, key_id, name)
 
 
-
 async def require_api_key(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],

@@ -28,7 +28,7 @@ from chargeops.files.models import UploadSlot
 from chargeops.sessions.models import ChargingSession
 from chargeops.stations import service as stations
 from chargeops.stations.models import Station
-from chargeops.storage.writer import GroupCommitWriter, Work
+from chargeops.storage.writer import GroupCommitWriter, Work, WriterClosed
 from chargeops.users.models import IdToken
 
 log = logging.getLogger(__name__)
@@ -114,6 +114,7 @@ class Commands:
         self._public_url = public_url.rstrip("/") if public_url else None
         self._read_config_after_boot = read_config_after_boot
         self._running: set[asyncio.Task[None]] = set()
+        self._closing = False
 
     async def issue(
         self,
@@ -261,12 +262,18 @@ class Commands:
         if not self._read_config_after_boot or event.registration != "Accepted":
             return
         await asyncio.sleep(BOOT_READ_DELAY_S)
+        if self._closing:
+            return
         request = CommandRequest(CommandName.GET_CONFIGURATION)
-        async with self._sessions() as db:
-            await self.issue(db, event.station_id, request, requested_by=AFTER_BOOT)
+        try:
+            async with self._sessions() as db:
+                await self.issue(db, event.station_id, request, requested_by=AFTER_BOOT)
+        except WriterClosed:
+            log.info("configuration not read after boot: shutting down")
 
     async def drain(self) -> None:
-        """Let running commands record their outcome (at shutdown)."""
+        """Let running commands record their outcome (at shutdown), and start no more."""
+        self._closing = True
         if self._running:
             await asyncio.gather(*self._running, return_exceptions=True)
 

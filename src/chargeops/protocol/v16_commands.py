@@ -106,13 +106,13 @@ def encode(request: CommandRequest) -> tuple[str, dict[str, Any]]:
         case CommandName.SEND_LOCAL_LIST:
             update = a.choice("update", ("full", "differential"), default="full")
             entries = a.list_entries(differential=update == "differential")
-            return "SendLocalList", a.done(
-                {
-                    "listVersion": a.integer("version", minimum=1),
-                    "updateType": update.capitalize(),
-                    "localAuthorizationList": [_list_entry(e) for e in entries],
-                }
-            )
+            payload = {
+                "listVersion": a.integer("version", minimum=1),
+                "updateType": update.capitalize(),
+            }
+            if entries:  # an empty full list is left out: it clears the station's list
+                payload["localAuthorizationList"] = [_list_entry(e) for e in entries]
+            return "SendLocalList", a.done(payload)
         case CommandName.GET_LOCAL_LIST_VERSION:
             return "GetLocalListVersion", a.done({})
         case CommandName.SET_CHARGING_PROFILE:

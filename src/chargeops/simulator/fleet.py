@@ -114,6 +114,8 @@ class FleetConfig:
     reconnect_delay_s: tuple[float, float] = (1.0, 60.0)
     #: From StopTransaction (Finishing) to Available: the driver unplugging.
     unplug_delay_s: float = 2.0
+    #: Between the steps a firmware update reports (Downloading, Downloaded...).
+    transfer_step_s: float = 1.0
     response_timeout_s: float = 30.0
     #: After ``stop``, how long stations may take to stop transactions and close.
     shutdown_timeout_s: float = 10.0
@@ -134,6 +136,8 @@ class FleetConfig:
             )
         if self.meter_interval_s <= 0:
             raise ValueError("meter_interval_s must be positive")
+        if self.transfer_step_s < 0:
+            raise ValueError("transfer_step_s must be 0 or more")
         _check_range("charge_duration_s", self.charge_duration_s, 0.0)
         _check_range("idle_between_sessions_s", self.idle_between_sessions_s, 0.0)
         _check_range("power_w", self.power_w, 1.0)
@@ -164,6 +168,7 @@ def make_stations(config: FleetConfig) -> list[Station]:
         charge_duration_s=config.charge_duration_s,
         idle_between_sessions_s=config.idle_between_sessions_s,
         unplug_delay_s=config.unplug_delay_s,
+        transfer_step_s=config.transfer_step_s,
     )
     tags = tuple(config.id_tags)
     stations = []

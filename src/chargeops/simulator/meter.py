@@ -62,15 +62,17 @@ class ConnectorMeter:
 
     ``advance(now)`` integrates the power drawn since the last call; ``sample`` reads the
     present values. Power follows a constant-power curve that tapers from 80 % SoC, the way
-    real charging sessions end slowly.
+    real charging sessions end slowly, and never exceeds ``limit_w``, the limit the CSMS's
+    charging profiles put on the connector (None: the hardware's maximum).
     """
 
-    __slots__ = ("_last", "_rng", "ev", "max_power_w", "register_wh")
+    __slots__ = ("_last", "_rng", "ev", "limit_w", "max_power_w", "register_wh")
 
     def __init__(self, register_wh: float, max_power_w: float, rng: random.Random) -> None:
         self.register_wh = register_wh
         self.max_power_w = max_power_w
         self.ev: Ev | None = None
+        self.limit_w: float | None = None
         self._rng = rng
         self._last = 0.0
 
@@ -101,15 +103,22 @@ class ConnectorMeter:
         self.advance(now)
         self.ev = None
 
+    def set_limit(self, limit_w: float | None, now: float) -> None:
+        """Limit the power from ``now`` on; the energy drawn until then is counted first."""
+        if limit_w != self.limit_w:
+            self.advance(now)
+            self.limit_w = limit_w
+
     def power_w(self) -> float:
-        """The power the EV draws at its present state of charge."""
+        """The power the EV draws at its present state of charge, within the limit."""
         if self.ev is None:
             return 0.0
         soc = self.ev.soc_percent
         if soc >= 100.0:
             return 0.0
         taper = 1.0 if soc < 80.0 else 1.0 - 0.9 * (soc - 80.0) / 20.0
-        return self.max_power_w * taper
+        power = self.max_power_w * taper
+        return power if self.limit_w is None else max(0.0, min(power, self.limit_w))
 
     def advance(self, now: float) -> None:
         """Integrate the energy delivered between the last call and ``now`` (monotonic)."""

@@ -18,31 +18,48 @@ from ocpp.v16.enums import (
     AuthorizationStatus,
     AvailabilityStatus,
     AvailabilityType,
+    CancelReservationStatus,
     ChargePointErrorCode,
     ChargePointStatus,
+    ChargingProfilePurposeType,
+    ChargingProfileStatus,
+    ChargingRateUnitType,
     ClearCacheStatus,
+    ClearChargingProfileStatus,
     ConfigurationStatus,
     DataTransferStatus,
+    DiagnosticsStatus,
+    FirmwareStatus,
+    GetCompositeScheduleStatus,
     Location,
     Measurand,
     MessageTrigger,
     Reason,
     RegistrationStatus,
     RemoteStartStopStatus,
+    ReservationStatus,
     ResetStatus,
     ResetType,
     TriggerMessageStatus,
     UnitOfMeasure,
     UnlockStatus,
+    UpdateStatus,
+    UpdateType,
 )
 from ocpp.v16.enums import ReadingContext as V16ReadingContext
 
+from chargeops.simulator import transfers
+from chargeops.simulator.local_list import MAX_ENTRIES as LOCAL_LIST_MAX
+from chargeops.simulator.local_list import ListEntry
 from chargeops.simulator.meter import MeterSample, ReadingContext
+from chargeops.simulator.profiles import ChargingProfile, Purpose, RateUnit
 from chargeops.simulator.station import (
+    BootReason,
     BootResult,
     BootStatus,
     CommandStatus,
     ConnectorStatus,
+    Reservation,
     StartResult,
     Station,
     StationSpec,
@@ -51,9 +68,12 @@ from chargeops.simulator.station import (
 )
 from chargeops.simulator.wiring import (
     after_action,
+    charging_profile,
     format_timestamp,
     frame_logger,
     on_action,
+    optional_timestamp,
+    parse_timestamp,
     send_call,
 )
 
@@ -84,11 +104,49 @@ MEASURANDS = ",".join(
     )
 )
 
+_PURPOSES = {
+    ChargingProfilePurposeType.charge_point_max_profile: Purpose.STATION_MAX,
+    ChargingProfilePurposeType.tx_default_profile: Purpose.TX_DEFAULT,
+    ChargingProfilePurposeType.tx_profile: Purpose.TX,
+}
+
+_UPLOAD_STATUSES = {
+    transfers.UploadStatus.UPLOADING: DiagnosticsStatus.uploading,
+    transfers.UploadStatus.UPLOADED: DiagnosticsStatus.uploaded,
+    transfers.UploadStatus.FAILED: DiagnosticsStatus.upload_failed,
+}
+
+#: Highest stack level a profile may have (ChargeProfileMaxStackLevel).
+MAX_STACK_LEVEL = 10
+#: Most periods in a schedule (ChargingScheduleMaxPeriods).
+MAX_PERIODS = 24
+
 #: Configuration keys the CSMS may change, with how to apply a valid value.
 _WRITABLE_KEYS: dict[str, Callable[[Station, float], None]] = {
     "HeartbeatInterval": Station.set_heartbeat_interval,
     "MeterValueSampleInterval": Station.set_meter_interval,
 }
+
+
+def _profile(
+    connector_id: int, fields: dict[str, Any], transaction_id: int | None = None
+) -> ChargingProfile | None:
+    """A 1.6 csChargingProfiles as the station's profile; None if it is one the station
+    cannot hold (too high a stack level, too many periods)."""
+    schedule = fields["charging_schedule"]
+    if fields["stack_level"] > MAX_STACK_LEVEL:
+        return None
+    if len(schedule["charging_schedule_period"]) > MAX_PERIODS:
+        return None
+    tx = fields.get("transaction_id", transaction_id)
+    return charging_profile(
+        fields,
+        schedule,
+        profile_id=int(fields["charging_profile_id"]),
+        purpose=_PURPOSES[ChargingProfilePurposeType(fields["charging_profile_purpose"])],
+        connector_id=connector_id,
+        transaction_id=str(tx) if tx is not None else None,
+    )
 
 
 def meter_value(sample: MeterSample) -> dict[str, Any]:
@@ -145,8 +203,8 @@ class V16Link(ChargePoint):  # type: ignore[misc]  # the ocpp package is untyped
 
     # ------------------------------------------------------------ CsmsLink
 
-    async def boot(self, spec: StationSpec) -> BootResult:
-        """BootNotification with the station's identity."""
+    async def boot(self, spec: StationSpec, reason: BootReason | None = None) -> BootResult:
+        """BootNotification with the station's identity (1.6 gives no reason)."""
         result = await self._call(
             call.BootNotification(
                 charge_point_vendor=spec.vendor,
@@ -184,15 +242,21 @@ class V16Link(ChargePoint):  # type: ignore[misc]  # the ocpp package is untyped
         return bool(result.id_tag_info.get("status") == AuthorizationStatus.accepted)
 
     async def start_transaction(
-        self, connector_id: int, id_tag: str, meter_start_wh: int, timestamp: datetime
+        self,
+        connector_id: int,
+        id_tag: str,
+        meter_start_wh: int,
+        timestamp: datetime,
+        reservation_id: int | None = None,
     ) -> StartResult:
-        """StartTransaction; 1.6 has the CSMS choose the transaction id."""
+        """StartTransaction (with the reservation it used); the CSMS names the transaction."""
         result = await self._call(
             call.StartTransaction(
                 connector_id=connector_id,
                 id_tag=id_tag,
                 meter_start=meter_start_wh,
                 timestamp=format_timestamp(timestamp),
+                reservation_id=reservation_id,
             )
         )
         accepted = result.id_tag_info.get("status") == AuthorizationStatus.accepted
@@ -231,14 +295,38 @@ class V16Link(ChargePoint):  # type: ignore[misc]  # the ocpp package is untyped
             )
         )
 
+    async def firmware_status(
+        self, status: transfers.FirmwareStatus, request_id: int | None
+    ) -> None:
+        """FirmwareStatusNotification; 1.6 has no request id."""
+        await self._call(call.FirmwareStatusNotification(status=FirmwareStatus(status.value)))
+
+    async def upload_status(self, status: transfers.UploadStatus, request_id: int | None) -> None:
+        """DiagnosticsStatusNotification; 1.6 has no request id."""
+        await self._call(call.DiagnosticsStatusNotification(status=_UPLOAD_STATUSES[status]))
+
+    async def reservation_expired(self, reservation_id: int) -> None:
+        """1.6 has no message for it: the connector's next status (Available) says it."""
+
     # ------------------------------------------------------ CSMS commands
 
     @on_action(Action.remote_start_transaction)
     def on_remote_start_transaction(
-        self, id_tag: str, connector_id: int | None = None, **_: Any
+        self,
+        id_tag: str,
+        connector_id: int | None = None,
+        charging_profile: dict[str, Any] | None = None,
+        **_: Any,
     ) -> Any:
-        """Start without a local Authorize (AuthorizeRemoteTxRequests is false)."""
-        accepted = self._station.remote_start(id_tag, connector_id) is CommandStatus.ACCEPTED
+        """Start without a local Authorize (AuthorizeRemoteTxRequests is false); a
+        TxProfile given limits the session."""
+        profile = None
+        if charging_profile is not None:
+            profile = _profile(connector_id or 0, charging_profile)
+            if profile is None:
+                return call_result.RemoteStartTransaction(status=RemoteStartStopStatus.rejected)
+        status = self._station.remote_start(id_tag, connector_id, profile)
+        accepted = status is CommandStatus.ACCEPTED
         return call_result.RemoteStartTransaction(
             status=RemoteStartStopStatus.accepted if accepted else RemoteStartStopStatus.rejected
         )
@@ -296,7 +384,19 @@ class V16Link(ChargePoint):  # type: ignore[misc]  # the ocpp package is untyped
             "AuthorizeRemoteTxRequests": ("false", True),
             "MeterValuesSampledData": (MEASURANDS, True),
             "StopTxnSampledData": (MEASURANDS, True),
-            "SupportedFeatureProfiles": ("Core,RemoteTrigger", True),
+            "SupportedFeatureProfiles": (
+                "Core,FirmwareManagement,LocalAuthListManagement,Reservation,"
+                "SmartCharging,RemoteTrigger",
+                True,
+            ),
+            "LocalAuthListEnabled": ("true", True),
+            "LocalPreAuthorize": ("true", True),
+            "LocalAuthListMaxLength": (str(LOCAL_LIST_MAX), True),
+            "SendLocalListMaxLength": (str(LOCAL_LIST_MAX), True),
+            "ReserveConnectorZeroSupported": ("true", True),
+            "ChargeProfileMaxStackLevel": (str(MAX_STACK_LEVEL), True),
+            "ChargingScheduleAllowedChargingRateUnit": ("Current,Power", True),
+            "ChargingScheduleMaxPeriods": (str(MAX_PERIODS), True),
         }
 
     @on_action(Action.get_configuration)
@@ -355,3 +455,137 @@ class V16Link(ChargePoint):  # type: ignore[misc]  # the ocpp package is untyped
     def on_data_transfer(self, vendor_id: str, **_: Any) -> Any:
         """The simulator knows no vendor extensions."""
         return call_result.DataTransfer(status=DataTransferStatus.unknown_vendor_id)
+
+    @on_action(Action.update_firmware)
+    def on_update_firmware(self, location: str, retrieve_date: str, **_: Any) -> Any:
+        """Answered at once (1.6 has no status for it); the steps follow from the
+        retrieve date on as FirmwareStatusNotifications."""
+        update = transfers.FirmwareUpdate(location, parse_timestamp(retrieve_date))
+        self._station.update_firmware(update)
+        return call_result.UpdateFirmware()
+
+    @on_action(Action.get_diagnostics)
+    def on_get_diagnostics(
+        self,
+        location: str,
+        retries: int | None = None,
+        retry_interval: int | None = None,
+        start_time: str | None = None,
+        stop_time: str | None = None,
+        **_: Any,
+    ) -> Any:
+        """Name the file; the upload follows, reported by DiagnosticsStatusNotifications."""
+        request = transfers.LogRequest(
+            location,
+            since=optional_timestamp(start_time),
+            until=optional_timestamp(stop_time),
+            retries=retries or 0,
+            retry_interval_s=float(retry_interval or 0),
+        )
+        filename = self._station.get_log(request)[1]
+        return call_result.GetDiagnostics(file_name=filename)
+
+    @on_action(Action.reserve_now)
+    def on_reserve_now(
+        self, connector_id: int, expiry_date: str, id_tag: str, reservation_id: int, **_: Any
+    ) -> Any:
+        """Accepted, Occupied (in use or reserved for another), Unavailable or Rejected."""
+        reservation = Reservation(reservation_id, id_tag, parse_timestamp(expiry_date))
+        status = self._station.reserve(reservation, connector_id)
+        return call_result.ReserveNow(status=ReservationStatus(status.value))
+
+    @on_action(Action.cancel_reservation)
+    def on_cancel_reservation(self, reservation_id: int, **_: Any) -> Any:
+        accepted = self._station.cancel_reservation(reservation_id) is CommandStatus.ACCEPTED
+        return call_result.CancelReservation(
+            status=CancelReservationStatus.accepted
+            if accepted
+            else CancelReservationStatus.rejected
+        )
+
+    @on_action(Action.send_local_list)
+    def on_send_local_list(
+        self,
+        list_version: int,
+        update_type: str,
+        local_authorization_list: list[dict[str, Any]] | None = None,
+        **_: Any,
+    ) -> Any:
+        """An entry without idTagInfo removes the tag (in a differential update)."""
+        changes: list[tuple[str, ListEntry | None]] = []
+        for item in local_authorization_list or []:
+            info = item.get("id_tag_info")
+            entry = None
+            if info is not None:
+                expires = optional_timestamp(info.get("expiry_date"))
+                entry = ListEntry(item["id_tag"], info["status"], expires)
+            changes.append((item["id_tag"], entry))
+        status = self._station.update_local_list(
+            list_version, update_type == UpdateType.full, changes
+        )
+        return call_result.SendLocalList(status=UpdateStatus(status.value))
+
+    @on_action(Action.get_local_list_version)
+    def on_get_local_list_version(self, **_: Any) -> Any:
+        """0 when the station holds no list."""
+        return call_result.GetLocalListVersion(list_version=self._station.local_list.version)
+
+    @on_action(Action.set_charging_profile)
+    def on_set_charging_profile(
+        self, connector_id: int, cs_charging_profiles: dict[str, Any], **_: Any
+    ) -> Any:
+        profile = _profile(connector_id, cs_charging_profiles)
+        status = (
+            self._station.set_charging_profile(connector_id, profile)
+            if profile is not None
+            else CommandStatus.REJECTED
+        )
+        return call_result.SetChargingProfile(
+            status=ChargingProfileStatus.accepted
+            if status is CommandStatus.ACCEPTED
+            else ChargingProfileStatus.rejected
+        )
+
+    @on_action(Action.clear_charging_profile)
+    def on_clear_charging_profile(
+        self,
+        id: int | None = None,
+        connector_id: int | None = None,
+        charging_profile_purpose: str | None = None,
+        stack_level: int | None = None,
+        **_: Any,
+    ) -> Any:
+        """By id, or else by the criteria given; Unknown when nothing matched."""
+        purpose = None
+        if charging_profile_purpose is not None:
+            purpose = _PURPOSES[ChargingProfilePurposeType(charging_profile_purpose)]
+        status = self._station.clear_charging_profiles(id, connector_id, purpose, stack_level)
+        return call_result.ClearChargingProfile(
+            status=ClearChargingProfileStatus.accepted
+            if status is CommandStatus.ACCEPTED
+            else ClearChargingProfileStatus.unknown
+        )
+
+    @on_action(Action.get_composite_schedule)
+    def on_get_composite_schedule(
+        self, connector_id: int, duration: int, charging_rate_unit: str | None = None, **_: Any
+    ) -> Any:
+        """The limit the connector (0: the station) holds to; in W unless asked for A."""
+        schedule = self._station.composite_schedule(connector_id, duration)
+        if schedule is None:
+            return call_result.GetCompositeSchedule(status=GetCompositeScheduleStatus.rejected)
+        unit = RateUnit(charging_rate_unit or ChargingRateUnitType.watts)
+        return call_result.GetCompositeSchedule(
+            status=GetCompositeScheduleStatus.accepted,
+            connector_id=connector_id,
+            schedule_start=format_timestamp(schedule.start),
+            charging_schedule={
+                "duration": schedule.duration_s,
+                "start_schedule": format_timestamp(schedule.start),
+                "charging_rate_unit": unit.value,
+                "charging_schedule_period": [
+                    {"start_period": offset, "limit": limit}
+                    for offset, limit in schedule.in_unit(unit)
+                ],
+            },
+        )

@@ -6,8 +6,11 @@ single connector 1. The differences from 1.6 that shape this module:
 - the charger names its transactions (a UUID) and reports them with TransactionEvent
   Started / Updated / Ended, numbered by a ``seqNo`` that starts at 0 per transaction;
 - sampled values are numbers with a ``unitOfMeasure``;
-- id tokens are typed, configuration is a device model (Get/SetVariables), and the
-  station as a whole has no StatusNotification of its own.
+- id tokens are typed, configuration is a device model (Get/SetVariables, and the whole
+  of it in NotifyReport parts after GetBaseReport), and the station as a whole has no
+  StatusNotification of its own;
+- requests that start a transfer or a report carry a ``requestId`` that every
+  notification about them repeats.
 
 Transaction numbering outlives a connection: after a reconnect a Started or Ended that got
 no answer is sent again with the same transaction id and ``seqNo``, and Updated events go
@@ -33,50 +36,77 @@ from ocpp.v201.enums import (
     AttributeEnumType,
     AuthorizationStatusEnumType,
     BootReasonEnumType,
+    CancelReservationStatusEnumType,
     ChangeAvailabilityStatusEnumType,
+    ChargingProfilePurposeEnumType,
+    ChargingProfileStatusEnumType,
+    ChargingRateUnitEnumType,
     ChargingStateEnumType,
     ClearCacheStatusEnumType,
+    ClearChargingProfileStatusEnumType,
     ConnectorStatusEnumType,
+    DataEnumType,
     DataTransferStatusEnumType,
+    FirmwareStatusEnumType,
+    GenericDeviceModelStatusEnumType,
+    GenericStatusEnumType,
     GetVariableStatusEnumType,
     IdTokenEnumType,
     LocationEnumType,
+    LogStatusEnumType,
     MeasurandEnumType,
     MessageTriggerEnumType,
+    MutabilityEnumType,
     OperationalStatusEnumType,
     ReadingContextEnumType,
     ReasonEnumType,
     RegistrationStatusEnumType,
+    ReportBaseEnumType,
     RequestStartStopStatusEnumType,
+    ReservationUpdateStatusEnumType,
+    ReserveNowStatusEnumType,
     ResetEnumType,
     ResetStatusEnumType,
+    SendLocalListStatusEnumType,
     SetVariableStatusEnumType,
     TransactionEventEnumType,
     TriggerMessageStatusEnumType,
     TriggerReasonEnumType,
     UnlockStatusEnumType,
+    UpdateEnumType,
+    UpdateFirmwareStatusEnumType,
+    UploadLogStatusEnumType,
 )
 
+from chargeops.simulator import transfers
+from chargeops.simulator.local_list import ListEntry
 from chargeops.simulator.meter import MeterSample, ReadingContext
+from chargeops.simulator.profiles import ChargingProfile, Purpose, RateUnit
 from chargeops.simulator.station import (
+    BootReason,
     BootResult,
     BootStatus,
     CommandStatus,
     Connector,
     ConnectorStatus,
     CsmsCallError,
+    Reservation,
     StartResult,
     Station,
     StationSpec,
     StopReason,
     TriggerKind,
+    utcnow,
 )
-from chargeops.simulator.v16 import MEASURANDS
+from chargeops.simulator.v16 import MAX_PERIODS, MAX_STACK_LEVEL, MEASURANDS
 from chargeops.simulator.wiring import (
     after_action,
+    charging_profile,
     format_timestamp,
     frame_logger,
     on_action,
+    optional_timestamp,
+    parse_timestamp,
     send_call,
 )
 
@@ -123,6 +153,23 @@ _TRIGGERS = {
 }
 
 
+_PURPOSES = {
+    ChargingProfilePurposeEnumType.charging_station_max_profile: Purpose.STATION_MAX,
+    ChargingProfilePurposeEnumType.tx_default_profile: Purpose.TX_DEFAULT,
+    ChargingProfilePurposeEnumType.tx_profile: Purpose.TX,
+}
+
+_UPLOAD_STATUSES = {
+    transfers.UploadStatus.UPLOADING: UploadLogStatusEnumType.uploading,
+    transfers.UploadStatus.UPLOADED: UploadLogStatusEnumType.uploaded,
+    transfers.UploadStatus.FAILED: UploadLogStatusEnumType.upload_failure,
+}
+
+#: Variables per NotifyReport part: a full report comes in a few parts, as from a real
+#: charger whose device model is too big for one message.
+REPORT_PART_SIZE = 8
+
+
 def connector_status(status: ConnectorStatus | str) -> ConnectorStatusEnumType:
     """A connector status in 2.0.1 words: every state with a car plugged in is Occupied."""
     return _STATUSES[str(status)]
@@ -167,6 +214,25 @@ def meter_value(sample: MeterSample) -> dict[str, Any]:
             for value, measurand, unit, location in readings
         ],
     }
+
+
+def _profile(evse_id: int, fields: dict[str, Any]) -> ChargingProfile | None:
+    """A 2.0.1 ChargingProfileType as the station's profile; None if it is one the station
+    cannot hold (external constraints are not the CSMS's to set)."""
+    purpose = _PURPOSES.get(ChargingProfilePurposeEnumType(fields["charging_profile_purpose"]))
+    schedule = fields["charging_schedule"][0]
+    if purpose is None or fields["stack_level"] > MAX_STACK_LEVEL:
+        return None
+    if len(schedule["charging_schedule_period"]) > MAX_PERIODS:
+        return None
+    return charging_profile(
+        fields,
+        schedule,
+        profile_id=int(fields["id"]),
+        purpose=purpose,
+        connector_id=evse_id,
+        transaction_id=fields.get("transaction_id"),
+    )
 
 
 def _register_value(energy_wh: int, timestamp: datetime, context: ReadingContext) -> dict[str, Any]:
@@ -245,56 +311,273 @@ def _ledger(station: Station) -> _Ledger:
 
 @dataclass(frozen=True, slots=True)
 class _Variable:
-    """A device model variable: how to read it, and how to apply a valid value if writable."""
+    """A device model variable: how to read it, how to apply a valid value if writable,
+    and how a report describes it. An EVSE's variable is read for its connector."""
 
-    read: Callable[[Station], str]
+    component: str
+    name: str
+    read: Callable[[Station, Connector | None], str]
     write: Callable[[Station, float], None] | None = None
+    data_type: DataEnumType = DataEnumType.string
+    unit: str | None = None
+    values_list: str | None = None
+    #: One per EVSE (component ``{"name": ..., "evse": {"id": n}}``).
+    per_evse: bool = False
+    #: Never changes while the station runs (identity, what the firmware supports).
+    constant: bool = False
+    max_limit: Callable[[Connector], float] | None = None
+
+    def report_data(self, station: Station, connector: Connector | None) -> dict[str, Any]:
+        """The variable as a NotifyReport ReportDataType."""
+        component: dict[str, Any] = {"name": self.component}
+        if connector is not None:
+            component["evse"] = {"id": connector.connector_id}
+        characteristics: dict[str, Any] = {
+            "data_type": self.data_type,
+            "supports_monitoring": False,
+        }
+        if self.unit is not None:
+            characteristics["unit"] = self.unit
+        if self.values_list is not None:
+            characteristics["values_list"] = self.values_list
+        if self.max_limit is not None and connector is not None:
+            characteristics["max_limit"] = self.max_limit(connector)
+        return {
+            "component": component,
+            "variable": {"name": self.name},
+            "variable_attribute": [
+                {
+                    "type": AttributeEnumType.actual,
+                    "value": self.read(station, connector),
+                    "mutability": MutabilityEnumType.read_only
+                    if self.write is None
+                    else MutabilityEnumType.read_write,
+                    "persistent": True,
+                    "constant": self.constant,
+                }
+            ],
+            "variable_characteristics": characteristics,
+        }
 
 
-#: The device model the simulator reports, as (component, variable) -> variable.
-_DEVICE_MODEL: dict[tuple[str, str], _Variable] = {
-    ("OCPPCommCtrlr", "HeartbeatInterval"): _Variable(
-        lambda s: f"{s.heartbeat_interval_s:g}", Station.set_heartbeat_interval
+def _evse_availability(station: Station, c: Connector | None) -> str:
+    assert c is not None
+    return str(connector_status(c.status or c.reported_status()))
+
+
+def _evse_power(station: Station, c: Connector | None) -> str:
+    assert c is not None
+    return f"{c.meter.power_w():.0f}"
+
+
+def _evse_phases(station: Station, c: Connector | None) -> str:
+    assert c is not None
+    return str(c.meter.phases)
+
+
+def _station_availability(station: Station, _: Connector | None) -> str:
+    return "Available" if any(c.operative for c in station.connectors) else "Unavailable"
+
+
+_TRUE: Callable[[Station, Connector | None], str] = lambda s, c: "true"  # noqa: E731
+_BOOLEAN = DataEnumType.boolean
+_MEMBERS = DataEnumType.member_list
+_TX_POINTS = "ParkingBayOccupancy,EVConnected,Authorized,DataSigned,PowerPathClosed,EnergyTransfer"
+
+#: The device model the simulator reports, in the order a report lists it.
+_DEVICE_MODEL: tuple[_Variable, ...] = (
+    _Variable("ChargingStation", "Model", lambda s, c: s.spec.model, constant=True),
+    _Variable("ChargingStation", "VendorName", lambda s, c: s.spec.vendor, constant=True),
+    _Variable(
+        "ChargingStation",
+        "AvailabilityState",
+        _station_availability,
+        data_type=DataEnumType.option_list,
+        values_list="Available,Unavailable",
     ),
-    ("SampledDataCtrlr", "TxUpdatedInterval"): _Variable(
-        lambda s: f"{s.meter_interval_s:g}", Station.set_meter_interval
+    _Variable(
+        "EVSE",
+        "AvailabilityState",
+        _evse_availability,
+        data_type=DataEnumType.option_list,
+        values_list="Available,Occupied,Reserved,Unavailable,Faulted",
+        per_evse=True,
     ),
-    ("SampledDataCtrlr", "TxUpdatedMeasurands"): _Variable(lambda s: MEASURANDS),
-    ("SampledDataCtrlr", "TxEndedMeasurands"): _Variable(lambda s: MEASURANDS),
-    ("AuthCtrlr", "AuthorizeRemoteStart"): _Variable(lambda s: "false"),
-    ("TxCtrlr", "TxStartPoint"): _Variable(lambda s: "Authorized"),
-    ("TxCtrlr", "TxStopPoint"): _Variable(lambda s: "EVConnected,Authorized"),
-    ("SecurityCtrlr", "Identity"): _Variable(lambda s: s.station_id),
-}
-_COMPONENTS = frozenset(component for component, _ in _DEVICE_MODEL)
+    _Variable(
+        "EVSE",
+        "Power",
+        _evse_power,
+        data_type=DataEnumType.decimal,
+        unit="W",
+        per_evse=True,
+        max_limit=lambda c: c.meter.max_power_w,
+    ),
+    _Variable(
+        "EVSE",
+        "SupplyPhases",
+        _evse_phases,
+        data_type=DataEnumType.integer,
+        per_evse=True,
+        constant=True,
+    ),
+    _Variable(
+        "OCPPCommCtrlr",
+        "HeartbeatInterval",
+        lambda s, c: f"{s.heartbeat_interval_s:g}",
+        Station.set_heartbeat_interval,
+        data_type=DataEnumType.decimal,
+        unit="s",
+    ),
+    _Variable(
+        "SampledDataCtrlr",
+        "TxUpdatedInterval",
+        lambda s, c: f"{s.meter_interval_s:g}",
+        Station.set_meter_interval,
+        data_type=DataEnumType.decimal,
+        unit="s",
+    ),
+    _Variable(
+        "SampledDataCtrlr",
+        "TxUpdatedMeasurands",
+        lambda s, c: MEASURANDS,
+        data_type=_MEMBERS,
+        values_list=MEASURANDS,
+        constant=True,
+    ),
+    _Variable(
+        "SampledDataCtrlr",
+        "TxEndedMeasurands",
+        lambda s, c: MEASURANDS,
+        data_type=_MEMBERS,
+        values_list=MEASURANDS,
+        constant=True,
+    ),
+    _Variable(
+        "AuthCtrlr",
+        "AuthorizeRemoteStart",
+        lambda s, c: "false",
+        data_type=_BOOLEAN,
+        constant=True,
+    ),
+    _Variable("AuthCtrlr", "LocalPreAuthorize", _TRUE, data_type=_BOOLEAN, constant=True),
+    _Variable("LocalAuthListCtrlr", "Enabled", _TRUE, data_type=_BOOLEAN, constant=True),
+    _Variable(
+        "LocalAuthListCtrlr",
+        "Entries",
+        lambda s, c: str(len(s.local_list)),
+        data_type=DataEnumType.integer,
+    ),
+    _Variable("ReservationCtrlr", "Enabled", _TRUE, data_type=_BOOLEAN, constant=True),
+    _Variable("SmartChargingCtrlr", "Enabled", _TRUE, data_type=_BOOLEAN, constant=True),
+    _Variable(
+        "TxCtrlr",
+        "TxStartPoint",
+        lambda s, c: "Authorized",
+        data_type=_MEMBERS,
+        values_list=_TX_POINTS,
+        constant=True,
+    ),
+    _Variable(
+        "TxCtrlr",
+        "TxStopPoint",
+        lambda s, c: "EVConnected,Authorized",
+        data_type=_MEMBERS,
+        values_list=_TX_POINTS,
+        constant=True,
+    ),
+    _Variable("SecurityCtrlr", "Identity", lambda s, c: s.station_id, constant=True),
+)
+_COMPONENTS = {v.component: v.per_evse for v in _DEVICE_MODEL}
 
 
 def _lookup(
-    component: dict[str, Any], variable: dict[str, Any], attribute_type: str | None
-) -> tuple[_Variable | None, str | None]:
-    """The variable addressed, or None with the status that says why it is not there."""
-    name = component.get("name")
-    if name not in _COMPONENTS or "evse" in component or "instance" in component:
-        return None, "UnknownComponent"
-    known = _DEVICE_MODEL.get((name, variable.get("name", "")))
+    station: Station,
+    component: dict[str, Any],
+    variable: dict[str, Any],
+    attribute_type: str | None,
+) -> tuple[_Variable | None, Connector | None, str | None]:
+    """The variable addressed (and its EVSE's connector), or None with the status that
+    says why it is not there."""
+    name = str(component.get("name"))
+    evse = component.get("evse")
+    per_evse = _COMPONENTS.get(name)
+    connector = None
+    if per_evse is None or "instance" in component or per_evse != (evse is not None):
+        return None, None, "UnknownComponent"
+    if evse is not None:
+        connector = _connector_of(station, int(evse["id"]))
+        if connector is None or evse.get("connector_id") is not None:
+            return None, None, "UnknownComponent"
+    known = next(
+        (v for v in _DEVICE_MODEL if v.component == name and v.name == variable.get("name")),
+        None,
+    )
     if known is None or "instance" in variable:
-        return None, "UnknownVariable"
+        return None, None, "UnknownVariable"
     if attribute_type not in (None, AttributeEnumType.actual):
-        return None, "NotSupportedAttributeType"
-    return known, None
+        return None, None, "NotSupportedAttributeType"
+    return known, connector, None
 
 
-def _addressed(item: dict[str, Any]) -> tuple[dict[str, Any], _Variable | None]:
+def _connector_of(station: Station, evse_id: int) -> Connector | None:
+    connectors = station.connectors
+    return connectors[evse_id - 1] if 1 <= evse_id <= len(connectors) else None
+
+
+def _addressed(
+    station: Station, item: dict[str, Any]
+) -> tuple[dict[str, Any], _Variable | None, Connector | None]:
     """The start of a Get/SetVariables result for ``item``, and the variable it names;
     when there is none, the result already says why."""
     attribute_type = item.get("attribute_type")
     result: dict[str, Any] = {"component": item["component"], "variable": item["variable"]}
     if attribute_type is not None:
         result["attribute_type"] = attribute_type
-    known, problem = _lookup(item["component"], item["variable"], attribute_type)
+    known, connector, problem = _lookup(
+        station, item["component"], item["variable"], attribute_type
+    )
     if known is None:
         result["attribute_status"] = problem
-    return result, known
+    return result, known, connector
+
+
+def _report(
+    station: Station, wanted: Callable[[_Variable, Connector | None], bool]
+) -> list[dict[str, Any]]:
+    """ReportData for every variable (one per EVSE where it is per EVSE) ``wanted``."""
+    out = []
+    for variable in _DEVICE_MODEL:
+        for connector in station.connectors if variable.per_evse else [None]:
+            if wanted(variable, connector):
+                out.append(variable.report_data(station, connector))
+    return out
+
+
+def _base_report(station: Station, base: str) -> list[dict[str, Any]]:
+    """FullInventory: everything; ConfigurationInventory: what the CSMS may set;
+    SummaryInventory: the availability of the station and each EVSE."""
+    if base == ReportBaseEnumType.configuration_inventory:
+        return _report(station, lambda v, c: v.write is not None)
+    if base == ReportBaseEnumType.summary_inventory:
+        return _report(station, lambda v, c: v.name == "AvailabilityState")
+    return _report(station, lambda v, c: True)
+
+
+def _matches(
+    wanted: list[dict[str, Any]], variable: _Variable, connector: Connector | None
+) -> bool:
+    """Whether GetReport's componentVariable list names this variable."""
+    for item in wanted:
+        component = item["component"]
+        evse = component.get("evse")
+        if component["name"] != variable.component or "instance" in component:
+            continue
+        if evse is not None and (connector is None or evse["id"] != connector.connector_id):
+            continue
+        if "variable" in item and item["variable"]["name"] != variable.name:
+            continue
+        return True
+    return False
 
 
 def _positive_seconds(text: str) -> float | None:
@@ -333,13 +616,13 @@ class V201Link(ChargePoint):  # type: ignore[misc]  # the ocpp package is untype
         return await send_call(self, payload, self._validate)
 
     def _connector(self, evse_id: int) -> Connector | None:
-        connectors = self._station.connectors
-        return connectors[evse_id - 1] if 1 <= evse_id <= len(connectors) else None
+        return _connector_of(self._station, evse_id)
 
     # ------------------------------------------------------------ CsmsLink
 
-    async def boot(self, spec: StationSpec) -> BootResult:
-        """BootNotification; the reason is PowerUp unless a Reset or a trigger caused it."""
+    async def boot(self, spec: StationSpec, reason: BootReason | None = None) -> BootResult:
+        """BootNotification; the reason is PowerUp unless a Reset, a trigger or the
+        station (a firmware update) says otherwise."""
         result = await self._call(
             call.BootNotification(
                 charging_station={
@@ -348,7 +631,7 @@ class V201Link(ChargePoint):  # type: ignore[misc]  # the ocpp package is untype
                     "serial_number": spec.serial_number,
                     "firmware_version": spec.firmware_version,
                 },
-                reason=self._ledger.boot_reason,
+                reason=BootReasonEnumType(reason.value) if reason else self._ledger.boot_reason,
             )
         )
         status = {
@@ -385,7 +668,12 @@ class V201Link(ChargePoint):  # type: ignore[misc]  # the ocpp package is untype
         return bool(result.id_token_info.get("status") == AuthorizationStatusEnumType.accepted)
 
     async def start_transaction(
-        self, connector_id: int, id_tag: str, meter_start_wh: int, timestamp: datetime
+        self,
+        connector_id: int,
+        id_tag: str,
+        meter_start_wh: int,
+        timestamp: datetime,
+        reservation_id: int | None = None,
     ) -> StartResult:
         """TransactionEvent Started, seqNo 0, for a transaction the station names itself.
 
@@ -426,6 +714,7 @@ class V201Link(ChargePoint):  # type: ignore[misc]  # the ocpp package is untype
                 transaction_info=info,
                 evse={"id": connector_id, "connector_id": CONNECTOR_ID},
                 id_token=transaction.token,
+                reservation_id=reservation_id,
                 meter_value=[
                     _register_value(meter_start_wh, timestamp, ReadingContext.TRANSACTION_BEGIN)
                 ],
@@ -507,6 +796,50 @@ class V201Link(ChargePoint):  # type: ignore[misc]  # the ocpp package is untype
             raise
         self._ledger.forget(transaction)
 
+    async def firmware_status(
+        self, status: transfers.FirmwareStatus, request_id: int | None
+    ) -> None:
+        """FirmwareStatusNotification with the UpdateFirmware's request id."""
+        await self._call(
+            call.FirmwareStatusNotification(
+                status=FirmwareStatusEnumType(status.value), request_id=request_id
+            )
+        )
+
+    async def upload_status(self, status: transfers.UploadStatus, request_id: int | None) -> None:
+        """LogStatusNotification with the GetLog's request id."""
+        await self._call(
+            call.LogStatusNotification(status=_UPLOAD_STATUSES[status], request_id=request_id)
+        )
+
+    async def reservation_expired(self, reservation_id: int) -> None:
+        """ReservationStatusUpdate Expired: the CSMS learns the EVSE is no longer held."""
+        await self._call(
+            call.ReservationStatusUpdate(
+                reservation_id=reservation_id,
+                reservation_update_status=ReservationUpdateStatusEnumType.expired,
+            )
+        )
+
+    async def _notify_report(self, request_id: int, report: list[dict[str, Any]]) -> None:
+        """The report in parts numbered from 0, each but the last marked to be continued."""
+        parts = [report[i : i + REPORT_PART_SIZE] for i in range(0, len(report), REPORT_PART_SIZE)]
+        for seq_no, part in enumerate(parts):
+            await self._call(
+                call.NotifyReport(
+                    request_id=request_id,
+                    generated_at=format_timestamp(utcnow()),
+                    seq_no=seq_no,
+                    report_data=part,
+                    tbc=seq_no < len(parts) - 1,
+                )
+            )
+
+    def _follow_with_report(self, request_id: int, report: list[dict[str, Any]]) -> None:
+        self._station.follow_up(
+            f"report {request_id}", lambda _: self._notify_report(request_id, report)
+        )
+
     # ------------------------------------------------------ CSMS commands
 
     @on_action(Action.request_start_transaction)
@@ -515,14 +848,22 @@ class V201Link(ChargePoint):  # type: ignore[misc]  # the ocpp package is untype
         id_token: dict[str, Any],
         remote_start_id: int,
         evse_id: int | None = None,
+        charging_profile: dict[str, Any] | None = None,
         **_: Any,
     ) -> Any:
         """Start without a local Authorize (AuthorizeRemoteStart is false).
 
-        The remote start id and the token as the CSMS typed it go into the Started event.
+        The remote start id and the token as the CSMS typed it go into the Started event;
+        a TxProfile given limits the transaction.
         """
         tag = str(id_token["id_token"])
-        accepted = self._station.remote_start(tag, evse_id) is CommandStatus.ACCEPTED
+        profile = _profile(evse_id or 0, charging_profile) if charging_profile else None
+        if charging_profile and profile is None:
+            return call_result.RequestStartTransaction(
+                status=RequestStartStopStatusEnumType.rejected
+            )
+        status = self._station.remote_start(tag, evse_id, profile)
+        accepted = status is CommandStatus.ACCEPTED
         if accepted:
             chosen = [evse_id] if evse_id is not None else []
             chosen += [
@@ -610,10 +951,10 @@ class V201Link(ChargePoint):  # type: ignore[misc]  # the ocpp package is untype
         """Read the small device model; only the Actual attribute exists."""
         results = []
         for item in get_variable_data:
-            result, known = _addressed(item)
+            result, known, connector = _addressed(self._station, item)
             if known is not None:
                 result["attribute_status"] = GetVariableStatusEnumType.accepted
-                result["attribute_value"] = known.read(self._station)
+                result["attribute_value"] = known.read(self._station, connector)
             results.append(result)
         return call_result.GetVariables(get_variable_result=results)
 
@@ -622,7 +963,7 @@ class V201Link(ChargePoint):  # type: ignore[misc]  # the ocpp package is untype
         """The intervals are writable (positive seconds); the other variables are read-only."""
         results = []
         for item in set_variable_data:
-            result, known = _addressed(item)
+            result, known, _connector = _addressed(self._station, item)
             if known is not None:
                 seconds = _positive_seconds(str(item["attribute_value"]))
                 if known.write is None or seconds is None:
@@ -660,3 +1001,179 @@ class V201Link(ChargePoint):  # type: ignore[misc]  # the ocpp package is untype
     def on_data_transfer(self, vendor_id: str, **_: Any) -> Any:
         """The simulator knows no vendor extensions."""
         return call_result.DataTransfer(status=DataTransferStatusEnumType.unknown_vendor_id)
+
+    @on_action(Action.get_base_report)
+    def on_get_base_report(self, request_id: int, report_base: str, **_: Any) -> Any:
+        """Accepted; the report follows in NotifyReport parts."""
+        self._follow_with_report(request_id, _base_report(self._station, report_base))
+        return call_result.GetBaseReport(status=GenericDeviceModelStatusEnumType.accepted)
+
+    @on_action(Action.get_report)
+    def on_get_report(
+        self,
+        request_id: int,
+        component_variable: list[dict[str, Any]] | None = None,
+        component_criteria: list[str] | None = None,
+        **_: Any,
+    ) -> Any:
+        """The variables named (all if none), of components meeting the criteria: every
+        simulated component is active, available and enabled, and none has a problem."""
+        healthy = not component_criteria or any(c != "Problem" for c in component_criteria)
+        report = _report(
+            self._station,
+            lambda v, c: healthy and (not component_variable or _matches(component_variable, v, c)),
+        )
+        if not report:
+            return call_result.GetReport(status=GenericDeviceModelStatusEnumType.empty_result_set)
+        self._follow_with_report(request_id, report)
+        return call_result.GetReport(status=GenericDeviceModelStatusEnumType.accepted)
+
+    @on_action(Action.update_firmware)
+    def on_update_firmware(self, request_id: int, firmware: dict[str, Any], **_: Any) -> Any:
+        """Accepted (AcceptedCanceled if it replaces one in progress); the steps follow
+        from the retrieve time on, each a FirmwareStatusNotification with ``request_id``."""
+        update = transfers.FirmwareUpdate(
+            firmware["location"], parse_timestamp(firmware["retrieve_date_time"]), request_id
+        )
+        status = self._station.update_firmware(update)
+        return call_result.UpdateFirmware(status=UpdateFirmwareStatusEnumType(status.value))
+
+    @on_action(Action.get_log)
+    def on_get_log(
+        self,
+        log: dict[str, Any],
+        log_type: str,
+        request_id: int,
+        retries: int | None = None,
+        retry_interval: int | None = None,
+        **_: Any,
+    ) -> Any:
+        """Accepted with the file's name; the upload follows, each step a
+        LogStatusNotification with ``request_id``."""
+        request = transfers.LogRequest(
+            log["remote_location"],
+            request_id=request_id,
+            since=optional_timestamp(log.get("oldest_timestamp")),
+            until=optional_timestamp(log.get("latest_timestamp")),
+            retries=retries or 0,
+            retry_interval_s=float(retry_interval or 0),
+            kind="security" if log_type == "SecurityLog" else "diagnostics",
+        )
+        status, filename = self._station.get_log(request)
+        return call_result.GetLog(status=LogStatusEnumType(status.value), filename=filename)
+
+    @on_action(Action.reserve_now)
+    def on_reserve_now(
+        self,
+        id: int,
+        expiry_date_time: str,
+        id_token: dict[str, Any],
+        evse_id: int | None = None,
+        **_: Any,
+    ) -> Any:
+        """Accepted, Occupied (in use or reserved for another), Unavailable or Rejected."""
+        reservation = Reservation(id, str(id_token["id_token"]), parse_timestamp(expiry_date_time))
+        status = self._station.reserve(reservation, evse_id)
+        return call_result.ReserveNow(status=ReserveNowStatusEnumType(status.value))
+
+    @on_action(Action.cancel_reservation)
+    def on_cancel_reservation(self, reservation_id: int, **_: Any) -> Any:
+        accepted = self._station.cancel_reservation(reservation_id) is CommandStatus.ACCEPTED
+        return call_result.CancelReservation(
+            status=CancelReservationStatusEnumType.accepted
+            if accepted
+            else CancelReservationStatusEnumType.rejected
+        )
+
+    @on_action(Action.send_local_list)
+    def on_send_local_list(
+        self,
+        version_number: int,
+        update_type: str,
+        local_authorization_list: list[dict[str, Any]] | None = None,
+        **_: Any,
+    ) -> Any:
+        """An entry without idTokenInfo removes the token (in a differential update)."""
+        changes: list[tuple[str, ListEntry | None]] = []
+        for item in local_authorization_list or []:
+            tag = str(item["id_token"]["id_token"])
+            info = item.get("id_token_info")
+            entry = None
+            if info is not None:
+                expires = optional_timestamp(info.get("cache_expiry_date_time"))
+                entry = ListEntry(tag, info["status"], expires)
+            changes.append((tag, entry))
+        status = self._station.update_local_list(
+            version_number, update_type == UpdateEnumType.full, changes
+        )
+        return call_result.SendLocalList(status=SendLocalListStatusEnumType(status.value))
+
+    @on_action(Action.get_local_list_version)
+    def on_get_local_list_version(self, **_: Any) -> Any:
+        """0 when the station holds no list."""
+        return call_result.GetLocalListVersion(version_number=self._station.local_list.version)
+
+    @on_action(Action.set_charging_profile)
+    def on_set_charging_profile(
+        self, evse_id: int, charging_profile: dict[str, Any], **_: Any
+    ) -> Any:
+        profile = _profile(evse_id, charging_profile)
+        status = (
+            self._station.set_charging_profile(evse_id, profile)
+            if profile is not None
+            else CommandStatus.REJECTED
+        )
+        return call_result.SetChargingProfile(
+            status=ChargingProfileStatusEnumType.accepted
+            if status is CommandStatus.ACCEPTED
+            else ChargingProfileStatusEnumType.rejected
+        )
+
+    @on_action(Action.clear_charging_profile)
+    def on_clear_charging_profile(
+        self,
+        charging_profile_id: int | None = None,
+        charging_profile_criteria: dict[str, Any] | None = None,
+        **_: Any,
+    ) -> Any:
+        """By id, or else by the criteria given; Unknown when nothing matched."""
+        criteria = charging_profile_criteria or {}
+        purpose = None
+        if "charging_profile_purpose" in criteria:
+            word = ChargingProfilePurposeEnumType(criteria["charging_profile_purpose"])
+            purpose = _PURPOSES.get(word)
+            if purpose is None:  # external constraints: the station holds none
+                return call_result.ClearChargingProfile(
+                    status=ClearChargingProfileStatusEnumType.unknown
+                )
+        status = self._station.clear_charging_profiles(
+            charging_profile_id, criteria.get("evse_id"), purpose, criteria.get("stack_level")
+        )
+        return call_result.ClearChargingProfile(
+            status=ClearChargingProfileStatusEnumType.accepted
+            if status is CommandStatus.ACCEPTED
+            else ClearChargingProfileStatusEnumType.unknown
+        )
+
+    @on_action(Action.get_composite_schedule)
+    def on_get_composite_schedule(
+        self, duration: int, evse_id: int, charging_rate_unit: str | None = None, **_: Any
+    ) -> Any:
+        """The limit the EVSE (0: the station) holds to; in W unless asked for A."""
+        schedule = self._station.composite_schedule(evse_id, duration)
+        if schedule is None:
+            return call_result.GetCompositeSchedule(status=GenericStatusEnumType.rejected)
+        unit = RateUnit(charging_rate_unit or ChargingRateUnitEnumType.watts)
+        return call_result.GetCompositeSchedule(
+            status=GenericStatusEnumType.accepted,
+            schedule={
+                "evse_id": evse_id,
+                "duration": schedule.duration_s,
+                "schedule_start": format_timestamp(schedule.start),
+                "charging_rate_unit": unit.value,
+                "charging_schedule_period": [
+                    {"start_period": offset, "limit": limit}
+                    for offset, limit in schedule.in_unit(unit)
+                ],
+            },
+        )

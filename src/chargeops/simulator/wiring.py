@@ -17,7 +17,8 @@ from typing import Any, TypeVar
 from ocpp.exceptions import OCPPError
 from ocpp.routing import after, on
 
-from chargeops.simulator.station import CsmsCallError
+from chargeops.simulator.profiles import ChargingProfile, Kind, Period, Purpose, RateUnit
+from chargeops.simulator.station import CsmsCallError, utcnow
 
 Handler = TypeVar("Handler", bound=Callable[..., Any])
 
@@ -38,6 +39,16 @@ def format_timestamp(moment: datetime) -> str:
     """OCPP timestamps: UTC with a ``Z``, millisecond precision."""
     text = moment.astimezone(UTC).isoformat(timespec="milliseconds")
     return text.replace("+00:00", "Z")
+
+
+def parse_timestamp(text: str) -> datetime:
+    """An OCPP timestamp from the CSMS; one without an offset is taken as UTC."""
+    moment = datetime.fromisoformat(text)
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def optional_timestamp(text: str | None) -> datetime | None:
+    return parse_timestamp(text) if text else None
 
 
 class _FrameLogger(logging.LoggerAdapter[logging.Logger]):
@@ -71,3 +82,39 @@ async def send_call(point: Any, payload: Any, validate: bool) -> Any:
     except OCPPError as exc:
         code = getattr(exc, "code", type(exc).__name__)
         raise CsmsCallError(type(payload).__name__, code, str(exc.description)) from exc
+
+
+def charging_profile(
+    profile: dict[str, Any],
+    schedule: dict[str, Any],
+    *,
+    profile_id: int,
+    purpose: Purpose,
+    connector_id: int,
+    transaction_id: str | None,
+) -> ChargingProfile:
+    """A profile from the fields 1.6 and 2.0.1 name alike (in the ``ocpp`` package's
+    snake_case); the wiring reads the id, purpose and transaction in its own words."""
+    periods = sorted(
+        (
+            Period(int(p["start_period"]), float(p["limit"]), p.get("number_phases"))
+            for p in schedule["charging_schedule_period"]
+        ),
+        key=lambda p: p.start_s,
+    )
+    return ChargingProfile(
+        profile_id=profile_id,
+        connector_id=connector_id,
+        stack_level=int(profile["stack_level"]),
+        purpose=purpose,
+        kind=Kind(profile["charging_profile_kind"]),
+        unit=RateUnit(schedule["charging_rate_unit"]),
+        periods=tuple(periods),
+        received_at=utcnow(),
+        start_schedule=optional_timestamp(schedule.get("start_schedule")),
+        duration_s=schedule.get("duration"),
+        recurrency=profile.get("recurrency_kind"),
+        valid_from=optional_timestamp(profile.get("valid_from")),
+        valid_to=optional_timestamp(profile.get("valid_to")),
+        transaction_id=transaction_id,
+    )

@@ -7,7 +7,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chargeops.core.charging import Authorization, AuthorizationStatus
@@ -150,3 +150,10 @@ async def verify_api_key(session: AsyncSession, key: str) -> ApiKey | None:
 async def touch_api_key(session: AsyncSession, key_id: int, *, at: datetime) -> None:
     """Note when a key was last used (the caller commits)."""
     await session.execute(update(ApiKey).where(ApiKey.id == key_id).values(last_used_at=at))
+
+
+async def delete_api_key(session: AsyncSession, key_id: int) -> bool:
+    """Remove a key outright, so the CLI's one-command keys leave nothing behind; False if
+    it was already gone. The caller commits."""
+    result = await session.execute(delete(ApiKey).where(ApiKey.id == key_id))
+    return bool(getattr(result, "rowcount", 0))
