@@ -10,8 +10,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import secrets
 import socket
 from collections.abc import Iterator
+from pathlib import Path
 
 import uvicorn
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -78,6 +81,18 @@ def _bind(host: str, port: int, what: str) -> socket.socket:
         sock.close()
         raise StartupError(f"cannot listen for {what} on {host}:{port}: {exc.strerror}") from exc
     return sock
+
+
+def _stored_secret(data_dir: Path) -> str:
+    """The key that signs login tokens, made once and kept beside the data (readable by
+    the owner only), so logins survive a restart."""
+    path = data_dir / "secret.key"
+    if not path.exists():
+        data_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(secrets.token_urlsafe(48))
+    return path.read_text().strip()
 
 
 class Application:
@@ -149,6 +164,7 @@ class Application:
                 self.commands,
                 self.writer,
                 FileStore(s.data_dir / "files", max_bytes=s.max_upload_mb * 2**20),
+                s.secret_key or _stored_secret(s.data_dir),
             )
             config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="off")
             self._http = _EmbeddedHttpServer(config)

@@ -28,6 +28,7 @@ from chargeops import cli_remote as remote
 from chargeops.app import Application, open_database
 from chargeops.config import Settings
 from chargeops.core import collector, logs
+from chargeops.core.access import Role
 from chargeops.core.clock import parse_timestamp
 from chargeops.core.commands import CommandName
 from chargeops.core.errors import ChargeOpsError, Conflict
@@ -40,6 +41,7 @@ from chargeops.simulator import (
 )
 from chargeops.stations import service as stations_service
 from chargeops.stations.passwords import MIN_RECOMMENDED_LENGTH
+from chargeops.users import accounts
 from chargeops.users import service as users
 
 T = TypeVar("T")
@@ -59,10 +61,14 @@ token_app = typer.Typer(
     help="Id tokens (RFID cards, app tokens) that may charge.", no_args_is_help=True
 )
 apikey_app = typer.Typer(help="API keys for the HTTP API.", no_args_is_help=True)
+user_app = typer.Typer(
+    help="People who log in: staff, fleet managers, drivers.", no_args_is_help=True
+)
 app.add_typer(db_app, name="db")
 app.add_typer(station_app, name="station")
 app.add_typer(token_app, name="token")
 app.add_typer(apikey_app, name="apikey")
+app.add_typer(user_app, name="user")
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
@@ -588,6 +594,46 @@ def apikey_create(
     typer.echo(f"API key {key.name!r} created (id {key.id}). It is shown only this once;")
     typer.echo("use it as 'Authorization: Bearer KEY':")
     typer.echo(key.key)
+
+
+# --- users ------------------------------------------------------------------------------
+
+
+@user_app.command("create")
+def user_create(
+    email: Annotated[str, typer.Argument(metavar="EMAIL")],
+    role: Annotated[
+        list[str],
+        typer.Option(
+            help=f"a role (repeat for more): {', '.join(r.value for r in Role)}",
+        ),
+    ],
+    name: Annotated[str | None, typer.Option(help="the name people see")] = None,
+    organization: Annotated[
+        str | None, typer.Option(help="the organization (created if new), e.g. a fleet")
+    ] = None,
+    password: Annotated[
+        str,
+        typer.Option(
+            prompt=True,
+            hide_input=True,
+            confirmation_prompt=True,
+            envvar="CHARGEOPS_NEW_USER_PASSWORD",
+            help=f"at least {accounts.MIN_PASSWORD_LENGTH} characters (asked for when not "
+            "given; or from CHARGEOPS_NEW_USER_PASSWORD)",
+        ),
+    ] = "",
+) -> None:
+    """Create a user who can log in (the first admin: --role admin)."""
+
+    async def go(session: AsyncSession) -> int:
+        user = await accounts.create_user(
+            session, email, name=name, roles=role, password=password, organization=organization
+        )
+        return user.id
+
+    user_id = run(_with_db(go))
+    typer.echo(f"user {email} created (id {user_id}) with roles {', '.join(sorted(role))}")
 
 
 def main() -> None:

@@ -47,6 +47,11 @@ class Settings(BaseSettings):
         "(default: the URL the API was called at)",
     )
     max_upload_mb: int = Field(200, ge=1, le=10_000, description="Largest upload accepted")
+    secret_key: str | None = Field(
+        None,
+        description="Signs login tokens; default: a random key kept in DATA_DIR/secret.key "
+        "(every process of a cluster needs the same one)",
+    )
     read_config_after_boot: bool = Field(
         True, description="Read each station's configuration after it boots"
     )

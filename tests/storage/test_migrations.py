@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -109,3 +110,23 @@ async def test_16_connectors_become_evses_with_one_connector(
     finally:
         await _run(engine, lambda c: c.execute(text("DELETE FROM charging_sessions")))
         await migrations.upgrade(engine)  # leave the shared database as the others expect it
+
+
+async def test_id_tags_stay_unique_ignoring_case_through_every_migration(
+    engine: AsyncEngine,
+) -> None:
+    # SQLite alters tables by copying them and cannot reflect the lower(id_tag) index:
+    # a migration that alters id_tokens must make it again (alembic's comparison above
+    # cannot see expression indexes on SQLite, so this asks the database itself)
+    await migrations.upgrade(engine)
+    await _run(engine, _to("0004", down=True))
+    await migrations.upgrade(engine)
+    insert = text(
+        "INSERT INTO id_tokens (id_tag, status, created_at, updated_at) "
+        "VALUES (:tag, 'accepted', :now, :now)"
+    )
+    now = datetime(2025, 1, 1, 10, tzinfo=UTC)
+    async with engine.connect() as connection:
+        await connection.execute(insert, {"tag": "04ab", "now": now})
+        with pytest.raises(Exception, match=r"(?i)unique|duplicate"):
+            await connection.execute(insert, {"tag": "04AB", "now": now})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -15,7 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from chargeops import __version__
 from chargeops.api import problems
-from chargeops.api.auth import ApiKeyCache, require_api_key
+from chargeops.api.auth import PrincipalCache, authenticate
+from chargeops.api.login import router as login_router
 from chargeops.commands.api import router as commands_router
 from chargeops.commands.service import Commands
 from chargeops.core.metrics import REGISTRY
@@ -25,6 +27,7 @@ from chargeops.files.store import FileStore
 from chargeops.sessions.api import router as sessions_router
 from chargeops.stations.api import router as stations_router
 from chargeops.storage.writer import GroupCommitWriter
+from chargeops.users import service as users
 
 
 @dataclass
@@ -41,6 +44,7 @@ def create_app(
     commands: Commands | None = None,
     writer: GroupCommitWriter | None = None,
     files: FileStore | None = None,
+    secret_key: str = "",
 ) -> FastAPI:
     app = FastAPI(
         title="chargeops",
@@ -55,10 +59,13 @@ def create_app(
     app.state.commands = commands
     app.state.writer = writer  # the one way the server writes, when it has one
     app.state.files = files  # where station uploads are kept
-    app.state.api_key_cache = ApiKeyCache()
+    app.state.principal_cache = PrincipalCache()
+    app.state.secret_key = secret_key or secrets.token_urlsafe(32)  # signs access tokens
+    app.state.visible_id_tags = users.visible_id_tags  # how sessions are scoped to callers
     problems.install(app)
 
-    v1 = APIRouter(prefix="/api/v1", dependencies=[Depends(require_api_key)])
+    app.include_router(login_router)
+    v1 = APIRouter(prefix="/api/v1", dependencies=[Depends(authenticate)])
     v1.include_router(stations_router)
     v1.include_router(sessions_router)
     v1.include_router(commands_router)

@@ -9,11 +9,12 @@ from fastapi import APIRouter, Query, Request
 
 from chargeops.commands import service
 from chargeops.commands.schemas import CommandIn, CommandOut
+from chargeops.core.access import Permission
 from chargeops.core.errors import InvalidInput
 from chargeops.core.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, before_id, newest_first
-from chargeops.storage.http import DbSession
+from chargeops.storage.http import DbSession, requires
 
-router = APIRouter(tags=["commands"])
+router = APIRouter(tags=["commands"], dependencies=[requires(Permission.STATIONS_CONTROL)])
 
 DEFAULT_WAIT_S = 5.0  # long enough for most chargers to answer, short for an HTTP call
 MAX_WAIT_S = 60.0
@@ -58,9 +59,9 @@ async def _shown(db: DbSession, command_id: int) -> CommandOut:
 
 
 def _caller(request: Request) -> str:
-    """Who asked, for the audit record: the API key's name and id (set by the API's auth)."""
-    key = f" (api key {getattr(request.state, 'api_key_id', '?')})"
-    return str(getattr(request.state, "api_key_name", "?"))[: 100 - len(key)] + key
+    """Who asked, for the audit record (the API's authentication names the caller)."""
+    principal = getattr(request.state, "principal", None)
+    return str(getattr(principal, "name", "?"))[:100]
 
 
 def _wait_seconds(wait: str | None) -> float:

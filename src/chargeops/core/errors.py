@@ -7,6 +7,8 @@
     ├── NotFound              (404) the thing asked for does not exist
     ├── Conflict              (409) the request clashes with what is stored
     ├── TooLarge              (413) an upload over the size limit
+    ├── TooManyAttempts       (429) too many failed logins: locked for a while
+    ├── Forbidden             (403) the caller's roles do not allow it
     └── Unauthorized          (401) no valid credentials
 
 The HTTP layer renders these as problem documents, the CLI as a one-line message and a
@@ -45,6 +47,18 @@ class Conflict(ChargeOpsError):
 class TooLarge(ChargeOpsError):
     status = 413
     title = "Too large"
+
+
+class TooManyAttempts(ChargeOpsError):
+    status = 429
+    title = "Too many attempts"
+
+
+class Forbidden(ChargeOpsError):
+    """Authenticated, but the caller's roles do not allow this."""
+
+    status = 403
+    title = "Forbidden"
 
 
 class Unauthorized(ChargeOpsError):

@@ -15,16 +15,17 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse
 from starlette.datastructures import UploadFile
 
+from chargeops.core.access import Permission
 from chargeops.core.clock import utcnow
 from chargeops.core.errors import InvalidInput, NotFound, TooLarge
 from chargeops.core.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, before_id, newest_first
 from chargeops.files import service
 from chargeops.files.schemas import FileOut, Received
 from chargeops.files.store import FileStore
-from chargeops.storage.http import DbSession
+from chargeops.storage.http import DbSession, requires
 from chargeops.storage.writer import GroupCommitWriter
 
-router = APIRouter(tags=["files"])
+router = APIRouter(tags=["files"], dependencies=[requires(Permission.FILES_READ)])
 uploads = APIRouter(prefix="/uploads", tags=["station uploads"])
 
 _CHUNK = 1 << 16

@@ -3,17 +3,25 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 
+from chargeops.core.access import Permission, Principal
 from chargeops.core.errors import InvalidInput
 from chargeops.core.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, before_id, newest_first
 from chargeops.sessions import service
 from chargeops.sessions.schemas import SessionDetail, SessionOut
-from chargeops.storage.http import DbSession
+from chargeops.storage.http import DbSession, requires
 
 router = APIRouter(prefix="/sessions", tags=["sessions"])
+Reader = Annotated[Principal, requires(Permission.SESSIONS_READ)]
+
+
+async def _visible(request: Request, db: DbSession, principal: Principal) -> Any:
+    """The tokens whose sessions the caller sees (None: all); the composition root says
+    how tokens are owned (the users domain), so sessions need not know."""
+    return await request.app.state.visible_id_tags(db, principal, Permission.SESSIONS_READ)
 
 
 def _utc(value: datetime | None) -> datetime | None:
@@ -26,6 +34,8 @@ def _utc(value: datetime | None) -> datetime | None:
 @router.get("", response_model=Page[SessionOut], summary="List sessions, newest first")
 async def list_sessions(
     db: DbSession,
+    request: Request,
+    principal: Reader,
     station_id: str | None = None,
     status: Literal["active", "completed"] | None = None,
     since: Annotated[datetime | None, Query(description="started at or after (ISO 8601)")] = None,
@@ -45,6 +55,7 @@ async def list_sessions(
         until=until,
         before_id=before,
         limit=limit + 1,
+        id_tags=await _visible(request, db, principal),
     )
     return newest_first(rows, limit, SessionOut.of, lambda r: r.id)
 
@@ -52,6 +63,10 @@ async def list_sessions(
 @router.get(
     "/{session_id}", response_model=SessionDetail, summary="One session with its meter values"
 )
-async def get_session(session_id: int, db: DbSession) -> SessionDetail:
-    row, values = await service.get_session(db, session_id)
+async def get_session(
+    session_id: int, db: DbSession, request: Request, principal: Reader
+) -> SessionDetail:
+    row, values = await service.get_session(
+        db, session_id, id_tags=await _visible(request, db, principal)
+    )
     return SessionDetail.with_values(row, values)

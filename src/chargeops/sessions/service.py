@@ -7,11 +7,11 @@ each resend must find what the first one stored instead of storing it again.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chargeops.core import events
@@ -220,9 +220,13 @@ async def list_sessions(
     until: datetime | None = None,
     before_id: int | None = None,
     limit: int = 50,
+    id_tags: Collection[str] | None = None,
 ) -> Sequence[ChargingSession]:
-    """Newest first. ``since``/``until`` bound the start time (until is exclusive)."""
+    """Newest first. ``since``/``until`` bound the start time (until is exclusive);
+    ``id_tags`` (lower case), when given, are the only tokens whose sessions show."""
     stmt = select(ChargingSession).order_by(ChargingSession.id.desc()).limit(limit)
+    if id_tags is not None:
+        stmt = stmt.where(func.lower(ChargingSession.id_tag).in_(list(id_tags)))
     if station_id is not None:
         stmt = stmt.where(ChargingSession.station_id == station_id)
     if status is not None:
@@ -237,10 +241,13 @@ async def list_sessions(
 
 
 async def get_session(
-    session: AsyncSession, session_id: int
+    session: AsyncSession, session_id: int, *, id_tags: Collection[str] | None = None
 ) -> tuple[ChargingSession, Sequence[MeterValue]]:
+    """One session; NotFound also when ``id_tags`` do not include its token (someone
+    else's session is not shown to exist)."""
     row = await session.get(ChargingSession, session_id)
-    if row is None:
+    hidden = id_tags is not None and (row is None or (row.id_tag or "").lower() not in id_tags)
+    if row is None or hidden:
         raise NotFound(f"no session {session_id}")
     values = (
         (

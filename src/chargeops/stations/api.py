@@ -7,6 +7,7 @@ from typing import Annotated
 import orjson
 from fastapi import APIRouter, Query
 
+from chargeops.core.access import Permission
 from chargeops.core.errors import InvalidInput
 from chargeops.core.pagination import (
     DEFAULT_LIMIT,
@@ -19,12 +20,14 @@ from chargeops.core.pagination import (
 )
 from chargeops.stations import service
 from chargeops.stations.schemas import StationEventOut, StationOut, VariableOut
-from chargeops.storage.http import DbSession
+from chargeops.storage.http import DbSession, requires
 
 router = APIRouter(prefix="/stations", tags=["stations"])
+_READ = [requires(Permission.STATIONS_READ)]
+_DIAGNOSE = [requires(Permission.STATIONS_CONTROL)]  # staff who look after stations
 
 
-@router.get("", response_model=Page[StationOut], summary="List stations, by id")
+@router.get("", response_model=Page[StationOut], summary="List stations, by id", dependencies=_READ)
 async def list_stations(
     db: DbSession,
     cursor: str | None = None,
@@ -39,7 +42,7 @@ async def list_stations(
     return Page(items=items, next_cursor=encode_cursor(items[-1].id) if more else None)
 
 
-@router.get("/{station_id}", response_model=StationOut, summary="One station")
+@router.get("/{station_id}", response_model=StationOut, summary="One station", dependencies=_READ)
 async def get_station(station_id: str, db: DbSession) -> StationOut:
     row, connectors = await service.get_station(db, station_id)
     return StationOut.of(row, connectors)
@@ -49,6 +52,7 @@ async def get_station(station_id: str, db: DbSession) -> StationOut:
     "/{station_id}/events",
     response_model=Page[StationEventOut],
     summary="What the station reported, newest first (security events, NotifyEvent...)",
+    dependencies=_DIAGNOSE,
 )
 async def list_events(
     station_id: str,
@@ -67,6 +71,7 @@ async def list_events(
     "/{station_id}/variables",
     response_model=Page[VariableOut],
     summary="The station's device model (OCPP 2.0.1 NotifyReport), by component and variable",
+    dependencies=_DIAGNOSE,
 )
 async def list_variables(
     station_id: str,

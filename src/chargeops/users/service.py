@@ -10,10 +10,11 @@ from datetime import datetime
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from chargeops.core.access import Permission, Principal, Scope
 from chargeops.core.charging import Authorization, AuthorizationStatus
 from chargeops.core.clock import utcnow
 from chargeops.core.errors import Conflict, InvalidInput
-from chargeops.users.models import ApiKey, IdToken
+from chargeops.users.models import ApiKey, IdToken, User
 
 TOKEN_STATUSES = ("accepted", "blocked", "expired")
 # OCPP 2.0.1 IdTokenEnumType
@@ -157,3 +158,29 @@ async def delete_api_key(session: AsyncSession, key_id: int) -> bool:
     it was already gone. The caller commits."""
     result = await session.execute(delete(ApiKey).where(ApiKey.id == key_id))
     return bool(getattr(result, "rowcount", 0))
+
+
+# --- who sees which tokens --------------------------------------------------------------
+
+
+async def visible_id_tags(
+    session: AsyncSession, principal: Principal, permission: Permission
+) -> frozenset[str] | None:
+    """The id tags (lower case) whose records ``principal`` may see under ``permission``:
+    None for all of them (staff), a fleet's tokens for its manager, a driver's own."""
+    scope = principal.scope(permission)
+    if scope is Scope.ALL:
+        return None
+    if scope is None:
+        return frozenset()
+    stmt = select(func.lower(IdToken.id_tag))
+    if scope is Scope.OWN:
+        stmt = stmt.where(IdToken.user_id == principal.user_id)
+    else:
+        members = select(User.id).where(User.organization_id == principal.organization_id)
+        stmt = stmt.where(
+            (IdToken.organization_id == principal.organization_id) | IdToken.user_id.in_(members)
+        )
+    if principal.organization_id is None and scope is Scope.ORGANIZATION:
+        return frozenset()
+    return frozenset((await session.execute(stmt)).scalars())
