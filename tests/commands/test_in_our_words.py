@@ -161,7 +161,11 @@ async def test_a_sessions_limit_is_set_by_our_session_id(server: RunningServer) 
                 evse_id=1,
             )
         ).json()
+        mixed = await command(
+            server, "CP-TX", "set_charging_profile", session_id=session["id"], charging_profile={}
+        )
     assert record["status"] == "accepted", record
+    assert mixed.status_code == 422 and "short form" in mixed.json()["detail"]
     (_, sent), *_ = [s for s in cp.seen if s[0] == "SetChargingProfile"]
     profile = sent["cs_charging_profiles"]
     assert profile["charging_profile_purpose"] == "TxProfile"

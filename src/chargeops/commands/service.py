@@ -192,6 +192,13 @@ class Commands:
         slot = None
         if name is CommandName.STOP_SESSION and "session_id" not in args:
             raise InvalidInput("stop_session: session_id is required")
+        if name is CommandName.SET_CHARGING_PROFILE and {"session_id", "charging_profile"} <= set(
+            args
+        ):
+            raise InvalidInput(
+                "set_charging_profile: session_id goes with the short form (limit, unit); "
+                "a whole charging_profile names its transactionId itself"
+            )
         sessions = (CommandName.STOP_SESSION, CommandName.SET_CHARGING_PROFILE)
         if name in sessions and "session_id" in args:
             session_id = args.pop("session_id")
