@@ -33,9 +33,11 @@ lint: $(VENV)/.installed-dev
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-## test: lint, then the whole suite on SQLite and PostgreSQL (127.0.0.1:5432, database test)
+## test: lint, then the whole suite on SQLite and PostgreSQL (127.0.0.1:5432, database test),
+## in TEST_WORKERS processes (most tests wait on sockets and timeouts, so more than the cores)
+TEST_WORKERS ?= 3
 test: lint
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS)
 
 ## bench-quick: the gateway benchmark, small (see BENCHMARKS.md for the full run)
 bench-quick: $(VENV)/.installed-dev
