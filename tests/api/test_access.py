@@ -196,3 +196,6 @@ async def test_api_keys_made_before_users_keep_working_as_admin(server: RunningS
     me: Any = await server.get("/api/v1/auth/me")
     assert me["roles"] == ["admin"] and me["user_id"] is None
     assert me["name"].startswith("tests (api key ")
+    async with server.api() as client:
+        logout = await client.post("/api/v1/auth/logout")
+    assert logout.status_code == 422 and "revoke" in logout.json()["detail"]

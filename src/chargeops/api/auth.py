@@ -74,6 +74,7 @@ async def authenticate(
 
 async def _by_access_token(request: Request, token: str) -> Principal:
     claims = login.read_access_token(request.app.state.secret_key, token)
+    request.state.login_session_id = claims.session_id  # what logging out ends
     cache: PrincipalCache = request.app.state.principal_cache
     principal = cache.get(session_key(claims.session_id))
     if principal is not None:

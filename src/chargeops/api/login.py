@@ -10,11 +10,10 @@ from pydantic import BaseModel, Field
 
 from chargeops.api.auth import PrincipalCache, authenticate, session_key
 from chargeops.core.access import Principal
-from chargeops.core.errors import Unauthorized
+from chargeops.core.errors import InvalidInput
 from chargeops.storage.http import DbSession
 from chargeops.storage.writer import GroupCommitWriter
 from chargeops.users import accounts, login
-from chargeops.users.service import API_KEY_PREFIX
 
 router = APIRouter(prefix="/api/v1/auth", tags=["login"])
 
@@ -65,14 +64,12 @@ async def refresh(body: RefreshIn, request: Request) -> TokensOut:
 async def log_out(
     request: Request, principal: Annotated[Principal, Depends(authenticate)]
 ) -> Response:
-    header = request.headers.get("authorization", "")
-    token = header.split(" ", 1)[-1]
-    if token.startswith(API_KEY_PREFIX):
-        raise Unauthorized("an API key does not log out; revoke it instead")
-    claims = login.read_access_token(request.app.state.secret_key, token)
-    await login.end(request.app.state.writer, claims.session_id)
+    session_id: int | None = getattr(request.state, "login_session_id", None)
+    if session_id is None:
+        raise InvalidInput("an API key does not log out; revoke it instead")
+    await login.end(request.app.state.writer, session_id)
     cache: PrincipalCache = request.app.state.principal_cache
-    cache.drop(session_key(claims.session_id))
+    cache.drop(session_key(session_id))
     return Response(status_code=204)
 
 

@@ -27,7 +27,6 @@ from chargeops.files import service as files
 from chargeops.files.models import UploadSlot
 from chargeops.sessions.models import ChargingSession
 from chargeops.stations import service as stations
-from chargeops.stations.models import Station
 from chargeops.storage.writer import GroupCommitWriter, Work, WriterClosed
 from chargeops.users.models import IdToken
 
@@ -132,9 +131,7 @@ class Commands:
         the caller reached our HTTP API: where stations upload, unless the settings
         name a public URL.
         """
-        station = await db.get(Station, station_id)
-        if station is None:
-            raise NotFound(f"no station {station_id!r}")
+        station = await stations.require_station(db, station_id)
         sent, slot = await self._in_station_terms(db, station_id, request, base_url)
         prepared = self._sender.prepare_call(station_id, sent, last_version=station.ocpp_version)
         now = utcnow()
@@ -345,8 +342,7 @@ async def list_commands(
     before_id: int | None = None,
     limit: int = 50,
 ) -> Sequence[Command]:
-    if await db.get(Station, station_id) is None:
-        raise NotFound(f"no station {station_id!r}")
+    await stations.require_station(db, station_id)
     stmt = (
         select(Command)
         .where(Command.station_id == station_id)

@@ -15,7 +15,7 @@ from chargeops.core.errors import NotFound
 from chargeops.core.events import FileReceived
 from chargeops.files.models import StationFile, UploadSlot
 from chargeops.files.store import Saved
-from chargeops.stations.models import Station
+from chargeops.stations import service as stations
 from chargeops.storage.writer import Work
 
 SLOT_LIFETIME = timedelta(hours=24)  # a station may upload late: retries, a busy modem
@@ -97,8 +97,7 @@ async def list_files(
     before_id: int | None = None,
     limit: int = 50,
 ) -> Sequence[StationFile]:
-    if await db.get(Station, station_id) is None:
-        raise NotFound(f"no station {station_id!r}")
+    await stations.require_station(db, station_id)
     stmt = (
         select(StationFile)
         .where(StationFile.station_id == station_id)

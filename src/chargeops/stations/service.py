@@ -446,9 +446,12 @@ async def _connectors_of(
     return result
 
 
-async def _require_station(session: AsyncSession, station_id: str) -> None:
-    if await session.get(Station, station_id) is None:
+async def require_station(session: AsyncSession, station_id: str) -> Station:
+    """The station, or NotFound: how every per-station list answers for an unknown id."""
+    station = await session.get(Station, station_id)
+    if station is None:
         raise NotFound(f"no station {station_id!r}")
+    return station
 
 
 async def list_events(
@@ -460,7 +463,7 @@ async def list_events(
     limit: int = 50,
 ) -> Sequence[StationEvent]:
     """Newest first: boots, security events, NotifyEvent, data transfers..."""
-    await _require_station(session, station_id)
+    await require_station(session, station_id)
     stmt = (
         select(StationEvent)
         .where(StationEvent.station_id == station_id)
@@ -499,7 +502,7 @@ async def list_variables(
     limit: int = 50,
 ) -> Sequence[StationVariable]:
     """The station's device model, ordered by component, then variable."""
-    await _require_station(session, station_id)
+    await require_station(session, station_id)
     columns = (
         StationVariable.component,
         StationVariable.component_instance,
