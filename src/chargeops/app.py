@@ -19,7 +19,7 @@ from pathlib import Path
 import uvicorn
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from chargeops import migrations
+from chargeops import migrations, web
 from chargeops.api.app import GatewayStatus, create_app
 from chargeops.bus import MemoryBus
 from chargeops.commands.service import Commands
@@ -165,7 +165,9 @@ class Application:
                 self.writer,
                 FileStore(s.data_dir / "files", max_bytes=s.max_upload_mb * 2**20),
                 s.secret_key or _stored_secret(s.data_dir),
+                self.bus,
             )
+            web.install(app)  # the console, beside the API it builds on
             config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="off")
             self._http = _EmbeddedHttpServer(config)
             self._http_task = asyncio.create_task(self._http.serve(sockets=[http_socket]))

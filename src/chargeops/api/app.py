@@ -18,6 +18,7 @@ from chargeops import __version__
 from chargeops.api import problems
 from chargeops.api.auth import PrincipalCache, authenticate
 from chargeops.api.login import router as login_router
+from chargeops.bus.memory import Bus
 from chargeops.commands.api import router as commands_router
 from chargeops.commands.service import Commands
 from chargeops.core.metrics import REGISTRY
@@ -28,6 +29,7 @@ from chargeops.sessions.api import router as sessions_router
 from chargeops.stations.api import router as stations_router
 from chargeops.storage.writer import GroupCommitWriter
 from chargeops.users import service as users
+from chargeops.users.api import router as users_router
 
 
 @dataclass
@@ -45,6 +47,7 @@ def create_app(
     writer: GroupCommitWriter | None = None,
     files: FileStore | None = None,
     secret_key: str = "",
+    bus: Bus | None = None,
 ) -> FastAPI:
     app = FastAPI(
         title="chargeops",
@@ -62,6 +65,7 @@ def create_app(
     app.state.principal_cache = PrincipalCache()
     app.state.secret_key = secret_key or secrets.token_urlsafe(32)  # signs access tokens
     app.state.visible_id_tags = users.visible_id_tags  # how sessions are scoped to callers
+    app.state.bus = bus  # facts as they happen, for the console's live pages
     problems.install(app)
 
     app.include_router(login_router)
@@ -70,6 +74,7 @@ def create_app(
     v1.include_router(sessions_router)
     v1.include_router(commands_router)
     v1.include_router(files_router)
+    v1.include_router(users_router)
     app.include_router(v1)
     if files is not None and writer is not None:
         app.include_router(uploads_router)  # stations authenticate by the URL's token
