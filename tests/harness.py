@@ -17,6 +17,7 @@ from chargeops.app import Application
 from chargeops.config import Settings
 from chargeops.stations import service as stations
 from chargeops.users import service as users
+from chargeops.users import tokens
 
 _CHARGE_POINTS: dict[str, Any] = {
     "1.6": v16.ChargePoint,
@@ -70,7 +71,7 @@ class RunningServer:
 
     async def add_token(self, id_tag: str, **kwargs: Any) -> None:
         async with self.db() as session:
-            await users.add_token(session, id_tag, **kwargs)
+            await tokens.add_token(session, id_tag, **kwargs)
             await session.commit()
 
     def api(self) -> httpx.AsyncClient:

@@ -41,7 +41,7 @@ from chargeops.simulator import (
 )
 from chargeops.stations import service as stations_service
 from chargeops.stations.passwords import MIN_RECOMMENDED_LENGTH
-from chargeops.users import accounts
+from chargeops.users import accounts, tokens
 from chargeops.users import service as users
 
 T = TypeVar("T")
@@ -242,7 +242,7 @@ def demo(
         for station_id in station_ids(fleet.id_prefix, stations):
             await stations_service.register_station(session, station_id)
         for tag in fleet.id_tags:
-            await users.add_token(session, tag)
+            await tokens.add_token(session, tag)
         stamp = datetime.now().astimezone().strftime("%Y-%m-%d %H:%M:%S")
         return (await users.create_api_key(session, f"demo {stamp}")).key
 
@@ -563,7 +563,7 @@ def token_add(
         raise fail(f"--expires: {exc.detail}") from None
 
     async def go(session: AsyncSession) -> bool:
-        _, created = await users.add_token(
+        _, created = await tokens.add_token(
             session,
             id_tag,
             status=status.lower(),

@@ -22,7 +22,7 @@ from chargeops.sessions import service as sessions
 from chargeops.sessions import transaction_events
 from chargeops.stations import service as stations
 from chargeops.storage.writer import GroupCommitWriter, Work
-from chargeops.users import service as users
+from chargeops.users import tokens
 
 log = logging.getLogger(__name__)
 
@@ -167,7 +167,7 @@ class ChargerHandlers:
         async def unit(w: Work) -> c.Authorization:
             auth = self._check(
                 ctx,
-                await users.authorize(w.session, id_tag, token_type=request.token_type, at=now),
+                await tokens.authorize(w.session, id_tag, token_type=request.token_type, at=now),
             )
             payload = {"id_tag": id_tag, "status": auth.status.value}
             if request.token_type is not None:
@@ -193,7 +193,7 @@ class ChargerHandlers:
         async def unit(w: Work) -> tuple[int, c.TransactionStarted]:
             # A transaction started offline is judged by the token's state at its start.
             auth = self._check(
-                ctx, await users.authorize(w.session, start.id_tag, at=start.timestamp)
+                ctx, await tokens.authorize(w.session, start.id_tag, at=start.timestamp)
             )
             row = await sessions.start_transaction(
                 w, ctx.station_id, ctx.ocpp_version, start, auth, at=now
@@ -225,7 +225,7 @@ class ChargerHandlers:
                 # judged as of the event: an offline start is judged by the token then
                 auth = self._check(
                     ctx,
-                    await users.authorize(
+                    await tokens.authorize(
                         w.session, event.id_tag, token_type=event.token_type, at=event.timestamp
                     ),
                 )
@@ -280,7 +280,7 @@ class ChargerHandlers:
                 )
             if stop.id_tag is None:
                 return c.TransactionStopped()
-            return c.TransactionStopped(await users.authorize(w.session, stop.id_tag, at=now))
+            return c.TransactionStopped(await tokens.authorize(w.session, stop.id_tag, at=now))
 
         answer = await self._writer.submit(unit)
         ctx.sessions.pop(stop.transaction_ref, None)
