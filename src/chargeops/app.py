@@ -25,7 +25,12 @@ from chargeops.bus import MemoryBus
 from chargeops.commands.service import Commands
 from chargeops.config import Settings
 from chargeops.core.errors import ChargeOpsError
-from chargeops.core.events import FileReceived, StationBooted, TransferStatusChanged
+from chargeops.core.events import (
+    FileReceived,
+    StationBooted,
+    StationConnected,
+    TransferStatusChanged,
+)
 from chargeops.core.metrics import DB_WRITER_BACKLOG, observe_commit
 from chargeops.files.store import FileStore
 from chargeops.gateway.admission import Admission
@@ -156,6 +161,7 @@ class Application:
             self.bus.subscribe(TransferStatusChanged, self.commands.on_transfer_status)
             self.bus.subscribe(FileReceived, self.commands.on_file_received)
             self.bus.subscribe(StationBooted, self.commands.on_station_booted)
+            self.bus.subscribe(StationConnected, self.commands.on_station_connected)
             app = create_app(
                 self.sessions,
                 GatewayStatus(

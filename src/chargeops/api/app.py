@@ -18,6 +18,7 @@ from chargeops import __version__
 from chargeops.api import problems
 from chargeops.api.auth import PrincipalCache, authenticate
 from chargeops.api.login import router as login_router
+from chargeops.api.tokens import router as tokens_router
 from chargeops.bus.memory import Bus
 from chargeops.commands.api import router as commands_router
 from chargeops.commands.service import Commands
@@ -27,6 +28,7 @@ from chargeops.files.api import uploads as uploads_router
 from chargeops.files.store import FileStore
 from chargeops.sessions.api import router as sessions_router
 from chargeops.stations.api import router as stations_router
+from chargeops.stations.sites_api import router as sites_router
 from chargeops.storage.writer import GroupCommitWriter
 from chargeops.users import service as users
 from chargeops.users.api import router as users_router
@@ -75,6 +77,8 @@ def create_app(
     v1.include_router(commands_router)
     v1.include_router(files_router)
     v1.include_router(users_router)
+    v1.include_router(tokens_router)
+    v1.include_router(sites_router)
     app.include_router(v1)
     if files is not None and writer is not None:
         app.include_router(uploads_router)  # stations authenticate by the URL's token

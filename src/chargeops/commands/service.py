@@ -11,24 +11,30 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any, Protocol
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from chargeops.commands.models import Command, CommandProgress
-from chargeops.core.clock import format_timestamp, utcnow
+from chargeops.core.clock import utcnow
 from chargeops.core.commands import CommandAnswer, CommandName, CommandRequest, CommandStatus
 from chargeops.core.errors import InvalidInput, NotFound
-from chargeops.core.events import DomainEvent, FileReceived, StationBooted, TransferStatusChanged
+from chargeops.core.events import (
+    DomainEvent,
+    FileReceived,
+    StationBooted,
+    StationConnected,
+    TransferStatusChanged,
+)
 from chargeops.files import service as files
 from chargeops.files.models import UploadSlot
 from chargeops.sessions.models import ChargingSession
 from chargeops.stations import service as stations
 from chargeops.storage.writer import GroupCommitWriter, Work, WriterClosed
-from chargeops.users.models import IdToken
+from chargeops.users import local_lists, tokens
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +42,8 @@ log = logging.getLogger(__name__)
 # BootNotification answer by then, and its first status reports are in.
 BOOT_READ_DELAY_S = 2.0
 AFTER_BOOT = "chargeops (after boot)"
+LIST_MISMATCH = "chargeops (local list version mismatch)"
+LIST_STALE = "chargeops (local list missed changes)"
 # which command a station's transfer reports are progress of
 _TRANSFERS = {
     "firmware": CommandName.UPDATE_FIRMWARE.value,
@@ -79,22 +87,6 @@ async def _transaction_of(db: AsyncSession, station_id: str, name: str, session_
     return row.transaction_id
 
 
-async def _local_list(db: AsyncSession) -> list[dict[str, Any]]:
-    """Every registered token, for a full local list: stations then authorize them
-    offline as we would online."""
-    rows = (await db.execute(select(IdToken).order_by(IdToken.id))).scalars()
-    return [
-        {
-            "id_tag": t.id_tag,
-            "status": t.status,
-            "expires_at": format_timestamp(t.expires_at) if t.expires_at else None,
-            "parent_id_tag": t.parent_id_tag,
-            "type": t.type,
-        }
-        for t in rows
-    ]
-
-
 class Commands:
     """Issues commands and keeps their records; one instance per process."""
 
@@ -114,6 +106,7 @@ class Commands:
         self._read_config_after_boot = read_config_after_boot
         self._running: set[asyncio.Task[None]] = set()
         self._closing = False
+        self._list_versions: dict[str, int] = {}  # the last local list version sent
 
     async def issue(
         self,
@@ -173,7 +166,7 @@ class Commands:
         )
         if prepared is None:
             return record, None
-        task = asyncio.create_task(self._complete(record.id, station_id, prepared))
+        task = asyncio.create_task(self._complete(record.id, station_id, prepared, sent))
         self._running.add(task)
         task.add_done_callback(self._running.discard)
         return record, task
@@ -215,11 +208,21 @@ class Commands:
             if "tokens" not in args:
                 if args.get("update", "full") != "full":
                     raise InvalidInput("send_local_list: a differential update needs tokens")
-                args["tokens"] = await _local_list(db)
-            args.setdefault("version", int(time.time()))
+                args["tokens"] = await local_lists.entries_for(db, station_id)
+            if "version" not in args:
+                # calls to a station go out in the order issued: a version above any
+                # already on its way is accepted after them
+                stored = await local_lists.version_of(db, station_id)
+                args["version"] = max(stored, self._list_versions.get(station_id, 0)) + 1
+            if isinstance(args["version"], int):
+                self._list_versions[station_id] = max(
+                    args["version"], self._list_versions.get(station_id, 0)
+                )
         return CommandRequest(name, args), slot
 
-    async def _complete(self, command_id: int, station_id: str, prepared: Any) -> None:
+    async def _complete(
+        self, command_id: int, station_id: str, prepared: Any, sent: CommandRequest
+    ) -> None:
         try:
             answer = await self._sender.call(prepared)
         except Exception as exc:  # the command must still end with a status
@@ -236,9 +239,81 @@ class Commands:
                 record.answered_at = now
             if answer.variables:
                 await stations.record_variables(w, station_id, answer.variables, at=now)
+            await _record_local_list(w, station_id, sent, answer, at=now)
 
         await self._writer.submit(store)
         log.info("command %s: %s", command_id, answer.status.value)
+        if (
+            sent.name is CommandName.SEND_LOCAL_LIST
+            and sent.arguments.get("update") == "differential"
+            and (answer.response or {}).get("status") == "VersionMismatch"
+            and not self._closing
+        ):
+            # the station's list is not the one we think: give it the whole list
+            async with self._sessions() as db:
+                await self.push_local_lists(db, [station_id], requested_by=LIST_MISMATCH)
+
+    async def push_local_lists(
+        self, db: AsyncSession, station_ids: Sequence[str] | None, *, requested_by: str
+    ) -> list[Command]:
+        """Send each station its whole local list (every token that may charge there);
+        None: every station that uses a local list. Offline ones get a station_offline
+        record, and a whole list when they next connect."""
+        targets = (
+            list(station_ids)
+            if station_ids is not None
+            else await local_lists.users_of_local_lists(db)
+        )
+        request = CommandRequest(CommandName.SEND_LOCAL_LIST, {"update": "full"})
+        records = []
+        for station_id in targets:
+            record, _ = await self.issue(db, station_id, request, requested_by=requested_by)
+            records.append(record)
+            if record.status == CommandStatus.STATION_OFFLINE.value:
+                await self._mark_stale(station_id)
+        return records
+
+    async def token_changed(
+        self, db: AsyncSession, id_tag: str, *, requested_by: str
+    ) -> list[Command]:
+        """Tell every station holding our local list what became of a token (blocked,
+        restricted, removed...), so it does not go on accepting it while offline."""
+        records = []
+        token = await tokens.find_token(db, id_tag)
+        for station_id in await local_lists.holders(db):
+            entry = await local_lists.entry_for(db, station_id, id_tag, token)
+            request = CommandRequest(
+                CommandName.SEND_LOCAL_LIST, {"update": "differential", "tokens": [entry]}
+            )
+            try:
+                record, _ = await self.issue(db, station_id, request, requested_by=requested_by)
+            except InvalidInput as exc:  # e.g. a 2.0.1-only token type on a 1.6 station
+                log.warning("local list of %s not updated for %s: %s", station_id, id_tag, exc)
+                await self._mark_stale(station_id)
+                continue
+            records.append(record)
+            if record.status == CommandStatus.STATION_OFFLINE.value:
+                await self._mark_stale(station_id)
+        return records
+
+    async def _mark_stale(self, station_id: str) -> None:
+        async def unit(w: Work) -> None:
+            await local_lists.mark_stale(w, station_id)
+
+        await self._writer.submit(unit)
+
+    async def on_station_connected(self, event: DomainEvent) -> None:
+        """A station that missed a token change while away gets its whole list back."""
+        assert isinstance(event, StationConnected)
+        await asyncio.sleep(BOOT_READ_DELAY_S)  # its BootNotification, if any, first
+        if self._closing:
+            return
+        try:
+            async with self._sessions() as db:
+                if await local_lists.is_stale(db, event.station_id):
+                    await self.push_local_lists(db, [event.station_id], requested_by=LIST_STALE)
+        except WriterClosed:
+            log.info("local list not sent after reconnect: shutting down")
 
     async def on_transfer_status(self, event: DomainEvent) -> None:
         """Follow update_firmware and get_diagnostics through what the station reports."""
@@ -280,6 +355,35 @@ class Commands:
         self._closing = True
         if self._running:
             await asyncio.gather(*self._running, return_exceptions=True)
+
+
+async def _record_local_list(
+    work: Work, station_id: str, sent: CommandRequest, answer: CommandAnswer, *, at: datetime
+) -> None:
+    """Keep the local list version a station confirmed; a station that missed an update
+    is marked stale, so it gets a whole list when it next connects."""
+    args = sent.arguments
+    if sent.name is CommandName.GET_LOCAL_LIST_VERSION and answer.status is CommandStatus.ACCEPTED:
+        reported = (answer.response or {}).get(
+            "listVersion", (answer.response or {}).get("versionNumber")
+        )
+        if isinstance(reported, int):
+            await local_lists.record_version(
+                work, station_id, reported, entries=None, at=at, stale=None
+            )
+    elif sent.name is CommandName.SEND_LOCAL_LIST:
+        full = args.get("update", "full") == "full"
+        if answer.status is CommandStatus.ACCEPTED:
+            await local_lists.record_version(
+                work,
+                station_id,
+                int(args["version"]),
+                entries=len(args["tokens"]) if full else None,
+                at=at,
+                stale=False if full else None,
+            )
+        else:
+            await local_lists.mark_stale(work, station_id)
 
 
 async def _record_transfer(work: Work, event: TransferStatusChanged) -> None:

@@ -25,6 +25,8 @@ class AuthorizationStatus(enum.StrEnum):
     EXPIRED = "Expired"
     INVALID = "Invalid"
     CONCURRENT_TX = "ConcurrentTx"
+    # 2.0.1 only; a 1.6 station is told Invalid
+    NOT_AT_THIS_LOCATION = "NotAtThisLocation"
 
 
 class DataTransferStatus(enum.StrEnum):

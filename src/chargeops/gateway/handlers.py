@@ -167,7 +167,13 @@ class ChargerHandlers:
         async def unit(w: Work) -> c.Authorization:
             auth = self._check(
                 ctx,
-                await tokens.authorize(w.session, id_tag, token_type=request.token_type, at=now),
+                await tokens.authorize(
+                    w.session,
+                    id_tag,
+                    token_type=request.token_type,
+                    at=now,
+                    station_id=ctx.station_id,
+                ),
             )
             payload = {"id_tag": id_tag, "status": auth.status.value}
             if request.token_type is not None:
@@ -193,7 +199,10 @@ class ChargerHandlers:
         async def unit(w: Work) -> tuple[int, c.TransactionStarted]:
             # A transaction started offline is judged by the token's state at its start.
             auth = self._check(
-                ctx, await tokens.authorize(w.session, start.id_tag, at=start.timestamp)
+                ctx,
+                await tokens.authorize(
+                    w.session, start.id_tag, at=start.timestamp, station_id=ctx.station_id
+                ),
             )
             row = await sessions.start_transaction(
                 w, ctx.station_id, ctx.ocpp_version, start, auth, at=now
@@ -226,7 +235,11 @@ class ChargerHandlers:
                 auth = self._check(
                     ctx,
                     await tokens.authorize(
-                        w.session, event.id_tag, token_type=event.token_type, at=event.timestamp
+                        w.session,
+                        event.id_tag,
+                        token_type=event.token_type,
+                        at=event.timestamp,
+                        station_id=ctx.station_id,
                     ),
                 )
             outcome = await transaction_events.apply_transaction_event(
@@ -280,7 +293,9 @@ class ChargerHandlers:
                 )
             if stop.id_tag is None:
                 return c.TransactionStopped()
-            return c.TransactionStopped(await tokens.authorize(w.session, stop.id_tag, at=now))
+            return c.TransactionStopped(
+                await tokens.authorize(w.session, stop.id_tag, at=now, station_id=ctx.station_id)
+            )
 
         answer = await self._writer.submit(unit)
         ctx.sessions.pop(stop.transaction_ref, None)

@@ -188,8 +188,13 @@ ACTIONS = frozenset(_DECODERS)
 # --- encoders ---------------------------------------------------------------------------
 
 
+# statuses OCPP 1.6 has words for; a later version's refusal reads Invalid
+_V16_STATUSES = frozenset({"Accepted", "Blocked", "Expired", "Invalid", "ConcurrentTx"})
+
+
 def id_tag_info(auth: c.Authorization) -> dict[str, Any]:
-    info: dict[str, Any] = {"status": auth.status.value}
+    status = auth.status.value if auth.status.value in _V16_STATUSES else "Invalid"
+    info: dict[str, Any] = {"status": status}
     if auth.expires_at is not None:
         info["expiryDate"] = format_timestamp(auth.expires_at)
     if auth.parent_id_tag is not None and len(auth.parent_id_tag) <= 20:

@@ -3,13 +3,37 @@
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from chargeops.storage.base import Base
-from chargeops.storage.types import UTCDateTime
+from chargeops.storage.types import DecimalText, UTCDateTime
+
+
+class Site(Base):
+    """Where stations stand: a car park, a depot, a street. Coordinates are WGS 84
+    decimal degrees (what OCPI and maps use); opening hours follow OCPI's Hours object."""
+
+    __tablename__ = "sites"
+    __table_args__ = (Index("uq_sites_name_ci", text("lower(name)"), unique=True),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(200))
+    address: Mapped[str | None] = mapped_column(String(255))
+    city: Mapped[str | None] = mapped_column(String(100))
+    postal_code: Mapped[str | None] = mapped_column(String(20))
+    country: Mapped[str | None] = mapped_column(String(2))  # ISO 3166-1 alpha-2
+    latitude: Mapped[Decimal | None] = mapped_column(DecimalText(16))
+    longitude: Mapped[Decimal | None] = mapped_column(DecimalText(16))
+    time_zone: Mapped[str] = mapped_column(String(64))  # IANA, e.g. Europe/Berlin
+    # {"twentyfourseven": true} or {"regular_hours": [{"weekday": 1..7, "begin": "HH:MM",
+    # "end": "HH:MM"}]}; None: not stated
+    opening_hours: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class Station(Base):
@@ -36,6 +60,10 @@ class Station(Base):
     last_boot_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    site_id: Mapped[int | None] = mapped_column(
+        ForeignKey("sites.id"),
+        index=True,  # a site with stations is not deleted
+    )
 
 
 class Connector(Base):

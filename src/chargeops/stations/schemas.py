@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
-from chargeops.stations.models import Connector, Station, StationEvent, StationVariable
+from chargeops.stations.models import Connector, Site, Station, StationEvent, StationVariable
 
 
 class ConnectorOut(BaseModel):
@@ -56,6 +57,7 @@ class StationOut(BaseModel):
     last_boot_at: datetime | None
     last_seen_at: datetime | None
     created_at: datetime
+    site_id: int | None = Field(description="the site it stands at")
     connectors: list[ConnectorOut]
 
     @classmethod
@@ -83,6 +85,7 @@ class StationOut(BaseModel):
             last_boot_at=row.last_boot_at,
             last_seen_at=row.last_seen_at,
             created_at=row.created_at,
+            site_id=row.site_id,
             connectors=[ConnectorOut.of(c) for c in connectors if c.evse_id > 0],
         )
 
@@ -140,5 +143,83 @@ class VariableOut(BaseModel):
             persistent=row.persistent,
             constant=row.constant,
             characteristics=row.characteristics,
+            updated_at=row.updated_at,
+        )
+
+
+class StationChanges(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    site_id: int | None = Field(description="move it to this site; null: to no site")
+
+
+class Period(BaseModel):
+    weekday: int = Field(description="1 Monday ... 7 Sunday")
+    begin: str = Field(description="HH:MM local time")
+    end: str = Field(description="HH:MM local time; before begin: open over midnight")
+
+
+class OpeningHours(BaseModel):
+    """OCPI's Hours: open all the time, or regular hours per weekday."""
+
+    twentyfourseven: bool = False
+    regular_hours: list[Period] = Field(default_factory=list)
+
+
+class SiteChanges(BaseModel):
+    """What a PATCH may change; fields left out stay as they are."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = None
+    address: str | None = None
+    city: str | None = None
+    postal_code: str | None = None
+    country: str | None = Field(None, description="ISO 3166-1 alpha-2, e.g. DE")
+    latitude: Decimal | None = Field(None, description="WGS 84 degrees, -90..90")
+    longitude: Decimal | None = Field(None, description="WGS 84 degrees, -180..180")
+    time_zone: str | None = Field(None, description="IANA name, e.g. Europe/Berlin")
+    opening_hours: OpeningHours | None = None
+
+
+class SiteIn(SiteChanges):
+    name: str
+    time_zone: str | None = Field("UTC", description="IANA name, e.g. Europe/Berlin")
+
+
+class SiteOut(BaseModel):
+    id: int
+    name: str
+    address: str | None
+    city: str | None
+    postal_code: str | None
+    country: str | None
+    latitude: Decimal | None
+    longitude: Decimal | None
+    time_zone: str
+    opening_hours: dict[str, Any] | None
+    station_count: int
+    station_ids: list[str] | None = Field(
+        None, description="the stations at the site (on GET of one site)"
+    )
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, row: Site, station_count: int, station_ids: list[str] | None = None) -> SiteOut:
+        return cls(
+            id=row.id,
+            name=row.name,
+            address=row.address,
+            city=row.city,
+            postal_code=row.postal_code,
+            country=row.country,
+            latitude=row.latitude,
+            longitude=row.longitude,
+            time_zone=row.time_zone,
+            opening_hours=row.opening_hours,
+            station_count=station_count,
+            station_ids=station_ids,
+            created_at=row.created_at,
             updated_at=row.updated_at,
         )

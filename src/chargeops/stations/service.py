@@ -410,6 +410,24 @@ async def record_device_model(
     )
 
 
+async def stations_where(
+    session: AsyncSession, component: str, variable: str, value: str
+) -> list[str]:
+    """Stations whose stored configuration has ``component.variable`` (its Actual value)
+    equal to ``value``, ignoring case: e.g. those with a local list enabled."""
+    stmt = (
+        select(StationVariable.station_id)
+        .where(
+            StationVariable.component == component,
+            StationVariable.variable == variable,
+            StationVariable.attribute_type == "Actual",
+            func.lower(StationVariable.value) == value.lower(),
+        )
+        .distinct()
+    )
+    return sorted((await session.execute(stmt)).scalars())
+
+
 # --- reads for the API ------------------------------------------------------------------
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, Integer, String, text
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, false, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from chargeops.storage.base import Base
@@ -32,6 +32,37 @@ class IdToken(Base):
         ForeignKey("organizations.id", ondelete="SET NULL"), index=True
     )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class IdTokenSite(Base):
+    """A site a token may charge at. A token with no rows here may charge everywhere."""
+
+    __tablename__ = "id_token_sites"
+
+    token_id: Mapped[int] = mapped_column(
+        ForeignKey("id_tokens.id", ondelete="CASCADE"), primary_key=True
+    )
+    site_id: Mapped[int] = mapped_column(
+        ForeignKey("sites.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+
+
+class StationLocalList(Base):
+    """The local authorization list a station holds, as far as we know: the version it
+    confirmed last (by accepting a SendLocalList, or answering GetLocalListVersion).
+    Each push to a station takes the next version after this one."""
+
+    __tablename__ = "station_local_lists"
+
+    station_id: Mapped[str] = mapped_column(
+        ForeignKey("stations.id", ondelete="CASCADE"), primary_key=True
+    )
+    version: Mapped[int] = mapped_column(Integer)
+    entries: Mapped[int | None] = mapped_column(Integer)  # after the last full list we sent
+    # a change did not reach it (it was offline, or refused an update): it gets a full
+    # list when it next connects
+    stale: Mapped[bool] = mapped_column(Boolean, server_default=false())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
