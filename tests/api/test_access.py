@@ -112,14 +112,18 @@ AREAS = {
     "commands": ("GET", "/api/v1/stations/CP-A/commands"),
     "files": ("GET", "/api/v1/stations/CP-A/files"),
     "sessions": ("GET", "/api/v1/sessions"),
+    "tokens": ("GET", "/api/v1/tokens"),
+    "sites": ("GET", "/api/v1/sites"),
+    "local lists": ("GET", "/api/v1/stations/CP-A/local-list"),
 }
 ALLOWED = {
     "admin": set(AREAS),
     "operator": set(AREAS),
-    "technician": set(AREAS),
-    "support": {"stations", "station events", "commands", "sessions"},
-    "fleet_manager": {"stations", "sessions"},
-    "driver": {"stations", "sessions"},
+    "technician": set(AREAS) - {"tokens"},
+    "support": {"stations", "station events", "commands", "sessions", "tokens", "sites"}
+    | {"local lists"},
+    "fleet_manager": {"stations", "sessions", "tokens", "sites"},
+    "driver": {"stations", "sessions", "tokens", "sites"},
 }
 
 
