@@ -28,10 +28,10 @@ from chargeops import cli_remote as remote
 from chargeops.app import Application, open_database
 from chargeops.config import Settings
 from chargeops.core import collector, logs
-from chargeops.core.access import Role
+from chargeops.core.access import Role, parse_roles
 from chargeops.core.clock import parse_timestamp
 from chargeops.core.commands import CommandName
-from chargeops.core.errors import ChargeOpsError, Conflict
+from chargeops.core.errors import ChargeOpsError, Conflict, NotFound
 from chargeops.simulator import (
     MIXED,
     SUPPORTED_OCPP_VERSIONS,
@@ -581,19 +581,115 @@ def token_add(
 # --- API keys ---------------------------------------------------------------------------
 
 
+def _parse_role_names(names: list[str] | str) -> frozenset[Role]:
+    try:
+        return parse_roles(names)
+    except ValueError as exc:
+        raise fail(str(exc)) from None
+
+
+def _when(value: datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M") if value is not None else "-"
+
+
+def _table(header: list[str], rows: list[list[str]]) -> None:
+    widths = [max(len(cell) for cell in column) for column in zip(header, *rows, strict=True)]
+    for line in (header, *rows):
+        typer.echo("  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip())
+
+
 @apikey_app.command("create")
 def apikey_create(
     name: Annotated[str, typer.Option(help="who or what uses the key")],
+    user: Annotated[
+        str | None,
+        typer.Option(metavar="EMAIL", help="the user who owns the key (without: a key of no user)"),
+    ] = None,
+    roles: Annotated[
+        str | None,
+        typer.Option(
+            metavar="ROLE,ROLE",
+            help="roles the key acts with (default: all of its user's; without --user: admin)."
+            " A user's key may carry only roles the user holds",
+        ),
+    ] = None,
 ) -> None:
     """Create an API key. The key is printed once, on the last line; keep it safe."""
+    wanted = _parse_role_names(roles) if roles is not None else None
 
-    async def go(session: AsyncSession) -> users.NewApiKey:
-        return await users.create_api_key(session, name)
+    async def go(session: AsyncSession) -> tuple[users.NewApiKey, str | None]:
+        owner = await accounts.require_user(session, user) if user is not None else None
+        new = await users.create_api_key(
+            session, name, user_id=owner.id if owner else None, roles=wanted
+        )
+        return new, owner.email if owner else None
 
-    key = run(_with_db(go))
-    typer.echo(f"API key {key.name!r} created (id {key.id}). It is shown only this once;")
+    key, email = run(_with_db(go))
+    whose = f"for {email}" if email else "of no user"
+    typer.echo(
+        f"API key {key.name!r} created (id {key.id}) {whose} with roles "
+        f"{', '.join(sorted(key.roles))}. It is shown only this once;"
+    )
     typer.echo("use it as 'Authorization: Bearer KEY':")
     typer.echo(key.key)
+
+
+@apikey_app.command("list")
+def apikey_list(
+    user: Annotated[str | None, typer.Option(metavar="EMAIL", help="only this user's keys")] = None,
+    show_all: Annotated[bool, typer.Option("--all", help="revoked keys too")] = False,
+) -> None:
+    """List API keys, newest first (the keys themselves are never shown again)."""
+
+    async def go(session: AsyncSession) -> list[tuple[Any, str | None]]:
+        owner: int | users.Everyone = users.EVERYONE
+        if user is not None:
+            owner = (await accounts.require_user(session, user)).id
+        return list(await users.list_api_keys(session, user_id=owner, include_revoked=show_all))
+
+    rows = run(_with_db(go))
+    if not rows:
+        typer.echo("no API keys" if show_all else "no API keys (--all shows revoked ones)")
+        return
+    header = ["ID", "NAME", "PREFIX", "USER", "ROLES", "CREATED", "LAST USED"]
+    if show_all:
+        header.append("REVOKED")
+    lines = []
+    for key, email in rows:
+        line = [
+            str(key.id),
+            key.name,
+            key.prefix + "...",
+            email or "-",
+            key.roles,
+            _when(key.created_at),
+            _when(key.last_used_at),
+        ]
+        if show_all:
+            line.append(_when(key.revoked_at))
+        lines.append(line)
+    _table(header, lines)
+
+
+@apikey_app.command("revoke")
+def apikey_revoke(
+    key_id: Annotated[int, typer.Argument(metavar="ID", help="the key's id (apikey list)")],
+) -> None:
+    """Revoke an API key: it stops working, and stays listed (--all) for the record."""
+
+    async def go(session: AsyncSession) -> tuple[str, bool]:
+        key = await users.get_api_key(session, key_id)
+        was_live = key[0].revoked_at is None
+        await users.revoke_api_key(session, key_id)
+        return key[0].name, was_live
+
+    name, was_live = run(_with_db(go))
+    if not was_live:
+        typer.echo(f"API key {key_id} {name!r} was already revoked")
+        return
+    typer.echo(
+        f"API key {key_id} {name!r} revoked; a running server stops accepting it within 30 seconds"
+    )
 
 
 # --- users ------------------------------------------------------------------------------
@@ -634,6 +730,105 @@ def user_create(
 
     user_id = run(_with_db(go))
     typer.echo(f"user {email} created (id {user_id}) with roles {', '.join(sorted(role))}")
+
+
+@user_app.command("list")
+def user_list(
+    role: Annotated[str | None, typer.Option(help="only users with this role")] = None,
+    status: Annotated[str | None, typer.Option(help="active or disabled")] = None,
+    organization: Annotated[str | None, typer.Option(help="only this organization's")] = None,
+    search: Annotated[str | None, typer.Option(help="part of the email or name")] = None,
+) -> None:
+    """List users, newest first."""
+    wanted = next(iter(_parse_role_names(role)), None) if role is not None else None
+    if status is not None and status not in accounts.USER_STATUSES:
+        raise fail(f"--status is one of {', '.join(accounts.USER_STATUSES)}")
+
+    async def go(session: AsyncSession) -> tuple[list[Any], dict[int, str]]:
+        org_id = None
+        if organization is not None:
+            org = await accounts.find_organization(session, organization)
+            if org is None:
+                raise NotFound(f"no organization named {organization!r}")
+            org_id = org.id
+        found = await accounts.list_users(
+            session, role=wanted, status=status, organization_id=org_id, q=search
+        )
+        names = {o.id: o.name for o in await accounts.list_organizations(session)}
+        return list(found), names
+
+    found, organizations = run(_with_db(go))
+    if not found:
+        typer.echo("no users")
+        return
+    _table(
+        ["ID", "EMAIL", "NAME", "ROLES", "STATUS", "ORGANIZATION", "LAST LOGIN"],
+        [
+            [
+                str(u.id),
+                u.email,
+                u.name,
+                u.roles,
+                u.status,
+                organizations.get(u.organization_id, "-") if u.organization_id else "-",
+                _when(u.last_login_at),
+            ]
+            for u in found
+        ],
+    )
+
+
+@user_app.command("set")
+def user_set(
+    email: Annotated[str, typer.Argument(metavar="EMAIL")],
+    role: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="the user's roles, replacing theirs (repeat for more): "
+            f"{', '.join(r.value for r in Role)}"
+        ),
+    ] = None,
+    status: Annotated[
+        str | None,
+        typer.Option(help="active, or disabled: their logins end and their API keys stop working"),
+    ] = None,
+    organization: Annotated[
+        str | None,
+        typer.Option(help="move them to this organization (created if new); '' for none"),
+    ] = None,
+    name: Annotated[str | None, typer.Option(help="the name people see")] = None,
+) -> None:
+    """Change a user's roles, status, organization or name. Users are not deleted (what
+    they did stays attributable): disable them instead."""
+    roles = _parse_role_names(role) if role is not None else None
+    if role is not None and not roles:
+        raise fail("--role needs a role")
+    if status is not None and status not in accounts.USER_STATUSES:
+        raise fail(f"--status is one of {', '.join(accounts.USER_STATUSES)}")
+    if role is None and status is None and organization is None and name is None:
+        raise fail("nothing to change: give --role, --status, --organization or --name")
+
+    async def go(session: AsyncSession) -> accounts.UserUpdate:
+        user = await accounts.require_user(session, email)
+        org: int | accounts.Unset | None = accounts.UNSET
+        if organization is not None and organization.strip():
+            org = (await accounts.ensure_organization(session, organization)).id
+        elif organization is not None:
+            org = None  # out of their organization
+        changes = accounts.UserChanges(name=name, roles=roles, status=status, organization_id=org)
+        return await accounts.update_user(session, user.id, changes)
+
+    update = run(_with_db(go))
+    user = update.user
+    where = ""
+    if organization is not None:
+        moved = organization.strip()
+        where = f"; organization {moved}" if moved else "; no organization"
+    typer.echo(f"user {user.email}: roles {user.roles.replace(',', ', ')}; {user.status}{where}")
+    if update.ended_logins:
+        typer.echo(f"{len(update.ended_logins)} login(s) ended")
+    if update.changed_logins or update.changed_keys:
+        typer.echo("a running server applies the change to logins and keys within 30 seconds")
 
 
 def main() -> None:

@@ -53,7 +53,7 @@ class PrincipalCache:
 
 
 def session_key(session_id: int) -> str:
-    return f"session:{session_id}"
+    return login.cache_key(session_id)
 
 
 async def authenticate(

@@ -38,6 +38,11 @@ class AccessClaims:
     session_id: int
 
 
+def cache_key(session_id: int) -> str:
+    """How a login's verified principal is cached (an API key's is its digest)."""
+    return f"session:{session_id}"
+
+
 def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
