@@ -10,6 +10,7 @@ import contextlib
 import getpass
 import logging
 import os
+import secrets
 import signal
 import socket
 import sys
@@ -40,6 +41,7 @@ from chargeops.simulator import (
     station_ids,
 )
 from chargeops.stations import service as stations_service
+from chargeops.stations import sites
 from chargeops.stations.passwords import MIN_RECOMMENDED_LENGTH
 from chargeops.users import accounts, tokens
 from chargeops.users import service as users
@@ -218,6 +220,39 @@ def simulate(
     run(_run_fleet_until_stopped(config))
 
 
+DEMO_SITES = (("Central Garage", "Europe/Berlin"), ("Harbour Depot", "Europe/Berlin"))
+DEMO_USERS = (("operator@demo.chargeops", "operator"), ("driver@demo.chargeops", "driver"))
+
+
+async def _demo_site(session: AsyncSession, name: str, zone: str) -> int:
+    for found in await sites.list_sites(session, q=name, limit=20):
+        if found.site.name.lower() == name.lower():
+            return found.site.id
+    return (await sites.create_site(session, {"name": name, "time_zone": zone})).id
+
+
+async def _demo_user(session: AsyncSession, email: str, role: str, password_hash: str) -> Any:
+    """The demo's user, made or given this run's password (and made active again)."""
+    user = await accounts.find_user(session, email)
+    if user is None:
+        email, roles = accounts.check_new_user(email, [role])
+        return await accounts.add_user(
+            session,
+            email,
+            name=f"Demo {role}",
+            roles=roles,
+            organization_id=None,
+            password_hash=password_hash,
+        )
+    user.password_hash, user.status, user.failed_logins, user.locked_until = (
+        password_hash,
+        "active",
+        0,
+        None,
+    )
+    return user
+
+
 @app.command()
 def demo(
     stations: Annotated[int, typer.Option(min=1, max=2000, help="simulated chargers")] = 10,
@@ -238,25 +273,42 @@ def demo(
         validate_messages=stations <= 50,
     )
 
+    password = secrets.token_urlsafe(9)  # the demo's logins, new every run
+    password_hash = run(accounts.hash_password(password))
+
     async def prepare(session: AsyncSession) -> str:
-        for station_id in station_ids(fleet.id_prefix, stations):
+        ids = station_ids(fleet.id_prefix, stations)
+        site_ids = [await _demo_site(session, name, zone) for name, zone in DEMO_SITES]
+        for i, station_id in enumerate(ids):
             await stations_service.register_station(session, station_id)
-        for tag in fleet.id_tags:
-            await tokens.add_token(session, tag)
+            station = await stations_service.require_station(session, station_id)
+            if station.site_id is None:  # keep a move made in an earlier demo
+                station.site_id = site_ids[i % len(site_ids)]
+        driver = None
+        for email, role in DEMO_USERS:
+            user = await _demo_user(session, email, role, password_hash)
+            driver = user.id if role == "driver" else driver
+        for i, tag in enumerate(fleet.id_tags):
+            token, _ = await tokens.add_token(session, tag)
+            if i == 0:  # the demo driver's own card: their sessions show in the console
+                token.user_id = driver
         stamp = datetime.now().astimezone().strftime("%Y-%m-%d %H:%M:%S")
         return (await users.create_api_key(session, f"demo {stamp}")).key
 
     key = run(_with_db(prepare))
     host = "localhost" if s.host in ("0.0.0.0", "::") else s.host
+    web = f"http://{host}:{s.http_port}"
     banner = "\n".join(
         [
             "",
             f"  chargeops demo: {stations} simulated {_describe_ocpp(ocpp)} chargers"
             f" on {s.database_url}",
-            f"  API        http://{host}:{s.http_port}/api/v1   (docs: http://{host}:{s.http_port}/docs)",
+            f"  Console    {web}/   log in as {DEMO_USERS[0][0]} (operator) or"
+            f" {DEMO_USERS[1][0]} (driver), password {password}",
+            f"  API        {web}/api/v1   (docs: {web}/docs)",
             f"  OCPP       ws://{host}:{s.ocpp_port}/ocpp/{{station_id}}",
             f"  API key    {key}",
-            f"  try        curl -H 'Authorization: Bearer {key}' http://{host}:{s.http_port}/api/v1/sessions",
+            f"  try        curl -H 'Authorization: Bearer {key}' {web}/api/v1/sessions",
             "  Ctrl-C stops everything.",
             "",
         ]

@@ -277,6 +277,14 @@ def test_demo_shows_a_living_network_and_stops_cleanly(tmp_path: Path) -> None:
             headers={"Authorization": f"Bearer {key}"},
         ).json()["items"]
         assert len(stations) == 4 and all(s["online"] for s in stations)
+        assert {s["site_id"] for s in stations} == {1, 2}  # spread over the demo's sites
+        # the banner's logins work: the operator's, with this run's password
+        password = log.read_text().split(", password ")[1].split()[0]
+        login = httpx.post(
+            f"http://127.0.0.1:{http_port}/api/v1/auth/login",
+            data={"username": "operator@demo.chargeops", "password": password},
+        )
+        assert login.status_code == 200, login.text
         # the demo fleet is mixed by default: DEMO-0001 speaks 1.6, DEMO-0002 2.0.1, ...
         versions = {s["id"]: s["ocpp_version"] for s in stations}
         assert versions == {
