@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo serve test lint bench-quick clean
+.PHONY: demo serve test lint chromium bench-quick clean
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; sys.exit("chargeops needs Python 3.11 or newer") if sys.version_info < (3, 11) else None'
@@ -33,10 +33,24 @@ lint: $(VENV)/.installed-dev
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
+## chromium: Debian's chromium, the browser the console's tests drive (Playwright's own
+## browser download is not used); CHARGEOPS_CHROMIUM names another one
+CHROMIUM ?= $(or $(CHARGEOPS_CHROMIUM),/usr/bin/chromium)
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+$(CHROMIUM):
+	@echo "$@ is missing: installing Debian's chromium (for the console's browser tests)"
+	$(SUDO) apt-get update
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium fonts-liberation \
+		|| { echo "could not install chromium: the console's browser tests need it" \
+			"(apt-get install chromium, or set CHARGEOPS_CHROMIUM)" >&2; exit 1; }
+	@test -x $@ || { echo "$@ is still missing after installing chromium" >&2; exit 1; }
+
+chromium: $(CHROMIUM)
+
 ## test: lint, then the whole suite on SQLite and PostgreSQL (127.0.0.1:5432, database test),
 ## in TEST_WORKERS processes (most tests wait on sockets and timeouts, so more than the cores)
 TEST_WORKERS ?= 3
-test: lint
+test: lint $(CHROMIUM)
 	$(BIN)/python -m pytest -n $(TEST_WORKERS)
 
 ## bench-quick: the gateway benchmark, small (see BENCHMARKS.md for the full run)

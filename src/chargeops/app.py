@@ -15,6 +15,7 @@ import secrets
 import socket
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -112,6 +113,7 @@ class Application:
         self._http_task: asyncio.Task[None] | None = None
         self._hot_connection: WriterConnection | None = None
         self.commands: Commands | None = None
+        self._web_app: Any = None  # the HTTP app, whose console streams end at stop
 
     async def start(self) -> None:
         s = self.settings
@@ -174,6 +176,7 @@ class Application:
                 self.bus,
             )
             web.install(app)  # the console, beside the API it builds on
+            self._web_app = app
             config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="off")
             self._http = _EmbeddedHttpServer(config)
             self._http_task = asyncio.create_task(self._http.serve(sockets=[http_socket]))
@@ -199,6 +202,8 @@ class Application:
             await self.gateway.stop()  # fails the calls still awaiting an answer
         if self.commands is not None:
             await self.commands.drain()  # ...and their records say so
+        if self._web_app is not None:
+            web.shutdown(self._web_app)  # open live pages would hold the HTTP server up
         if self._http is not None and self._http_task is not None:
             self._http.should_exit = True
             await asyncio.gather(self._http_task, return_exceptions=True)

@@ -107,6 +107,7 @@ class Commands:
         self._running: set[asyncio.Task[None]] = set()
         self._closing = False
         self._list_versions: dict[str, int] = {}  # the last local list version sent
+        self._list_updates: set[int] = set()  # commands carrying a token change
 
     async def issue(
         self,
@@ -116,13 +117,15 @@ class Commands:
         *,
         requested_by: str,
         base_url: str | None = None,
+        list_update: bool = False,
     ) -> tuple[Command, asyncio.Task[None] | None]:
         """Record the command and start it; the task ends when its outcome is recorded.
 
         Bad arguments raise InvalidInput and record nothing. A station that is not
         connected gets a record with ``station_offline`` at once. ``base_url`` is where
         the caller reached our HTTP API: where stations upload, unless the settings
-        name a public URL.
+        name a public URL. ``list_update``: a local list update chargeops made for a
+        token change, repaired with a whole list if the station's version differs.
         """
         station = await stations.require_station(db, station_id)
         sent, slot = await self._in_station_terms(db, station_id, request, base_url)
@@ -166,6 +169,8 @@ class Commands:
         )
         if prepared is None:
             return record, None
+        if list_update:
+            self._list_updates.add(record.id)
         task = asyncio.create_task(self._complete(record.id, station_id, prepared, sent))
         self._running.add(task)
         task.add_done_callback(self._running.discard)
@@ -243,13 +248,15 @@ class Commands:
 
         await self._writer.submit(store)
         log.info("command %s: %s", command_id, answer.status.value)
+        ours = command_id in self._list_updates
+        self._list_updates.discard(command_id)
         if (
-            sent.name is CommandName.SEND_LOCAL_LIST
-            and sent.arguments.get("update") == "differential"
+            ours
             and (answer.response or {}).get("status") == "VersionMismatch"
             and not self._closing
         ):
-            # the station's list is not the one we think: give it the whole list
+            # the station's list is not the one we think: give it the whole list (only
+            # for updates chargeops made; an operator's own differential is theirs)
             async with self._sessions() as db:
                 await self.push_local_lists(db, [station_id], requested_by=LIST_MISMATCH)
 
@@ -286,7 +293,9 @@ class Commands:
                 CommandName.SEND_LOCAL_LIST, {"update": "differential", "tokens": [entry]}
             )
             try:
-                record, _ = await self.issue(db, station_id, request, requested_by=requested_by)
+                record, _ = await self.issue(
+                    db, station_id, request, requested_by=requested_by, list_update=True
+                )
             except InvalidInput as exc:  # e.g. a 2.0.1-only token type on a 1.6 station
                 log.warning("local list of %s not updated for %s: %s", station_id, id_tag, exc)
                 await self._mark_stale(station_id)
@@ -305,6 +314,9 @@ class Commands:
     async def on_station_connected(self, event: DomainEvent) -> None:
         """A station that missed a token change while away gets its whole list back."""
         assert isinstance(event, StationConnected)
+        async with self._sessions() as db:
+            if not await local_lists.is_stale(db, event.station_id):
+                return  # most connections: nothing to wait for
         await asyncio.sleep(BOOT_READ_DELAY_S)  # its BootNotification, if any, first
         if self._closing:
             return

@@ -1,0 +1,231 @@
+"""Reads the console needs that the domain services do not offer yet: network counts,
+filtered station lists, the latest meter reading of sessions in progress.
+
+They only read. Each belongs in its domain's service (stations: counts and search;
+sessions: readings and energy) and moves there when the API wants the same figures.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, time
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Select, and_, case, distinct, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from chargeops.sessions.models import ChargingSession, MeterValue
+from chargeops.stations.models import Connector, Station
+
+FAULTED = "Faulted"
+ENERGY_REGISTER = "Energy.Active.Import.Register"
+POWER = "Power.Active.Import"
+_TOTAL_LOCATIONS = ("", "Outlet")  # the meter at the outlet: what the car received
+STATION_STATES = ("online", "offline", "faulted")
+
+
+@dataclass(frozen=True, slots=True)
+class NetworkCounts:
+    total: int
+    online: int
+    faulted: int  # stations with any connector Faulted
+
+    @property
+    def offline(self) -> int:
+        return self.total - self.online
+
+
+async def network_counts(db: AsyncSession) -> NetworkCounts:
+    online = func.coalesce(func.sum(case((Station.online.is_(True), 1), else_=0)), 0)
+    total, on = (await db.execute(select(func.count(Station.id), online))).one()
+    faulted = await db.scalar(
+        select(func.count(distinct(Connector.station_id))).where(Connector.status == FAULTED)
+    )
+    return NetworkCounts(int(total), int(on), int(faulted or 0))
+
+
+async def faulted_connectors(db: AsyncSession, *, limit: int = 10) -> Sequence[Connector]:
+    stmt = (
+        select(Connector)
+        .where(Connector.status == FAULTED)
+        .order_by(Connector.updated_at.desc())
+        .limit(limit)
+    )
+    return (await db.execute(stmt)).scalars().all()
+
+
+def _contains(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+async def find_stations(
+    db: AsyncSession, *, text: str = "", state: str = "", after: str | None = None, limit: int
+) -> Sequence[Station]:
+    """Stations by id; ``text`` matches id, vendor or model; ``state`` is one of
+    :data:`STATION_STATES` or empty for all."""
+    stmt = select(Station).order_by(Station.id).limit(limit)
+    if text:
+        pattern = _contains(text)
+        stmt = stmt.where(
+            or_(
+                Station.id.ilike(pattern, escape="\\"),
+                Station.vendor.ilike(pattern, escape="\\"),
+                Station.model.ilike(pattern, escape="\\"),
+            )
+        )
+    if state == "online":
+        stmt = stmt.where(Station.online.is_(True))
+    elif state == "offline":
+        stmt = stmt.where(Station.online.is_(False))
+    elif state == "faulted":
+        stmt = stmt.where(
+            Station.id.in_(select(Connector.station_id).where(Connector.status == FAULTED))
+        )
+    if after is not None:
+        stmt = stmt.where(Station.id > after)
+    return (await db.execute(stmt)).scalars().all()
+
+
+async def connectors_of(
+    db: AsyncSession, station_ids: Collection[str]
+) -> dict[str, list[Connector]]:
+    if not station_ids:
+        return {}
+    stmt = (
+        select(Connector)
+        .where(Connector.station_id.in_(list(station_ids)))
+        .order_by(Connector.station_id, Connector.evse_id, Connector.connector_id)
+    )
+    found: dict[str, list[Connector]] = {}
+    for connector in (await db.execute(stmt)).scalars():
+        found.setdefault(connector.station_id, []).append(connector)
+    return found
+
+
+# --- sessions ---------------------------------------------------------------------------
+
+
+def _visible(stmt: Select[Any], id_tags: Collection[str] | None) -> Select[Any]:
+    """Only the sessions of these tokens (lower case); None: all of them. The same rule
+    as sessions.service.list_sessions."""
+    if id_tags is None:
+        return stmt
+    return stmt.where(func.lower(ChargingSession.id_tag).in_(list(id_tags)))
+
+
+def midnight_utc(now: datetime) -> datetime:
+    return datetime.combine(now.astimezone(UTC).date(), time(0), tzinfo=UTC)
+
+
+async def active_session_count(db: AsyncSession, id_tags: Collection[str] | None) -> int:
+    stmt = select(func.count(ChargingSession.id)).where(ChargingSession.status == "active")
+    return int(await db.scalar(_visible(stmt, id_tags)) or 0)
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """The latest sample of a session: its energy register (Wh) and power (W)."""
+
+    register_wh: Decimal | None
+    power_w: Decimal | None
+    at: datetime | None
+
+
+async def latest_readings(
+    db: AsyncSession, session_ids: Collection[int] | Select[Any]
+) -> dict[int, Reading]:
+    """For each session, the newest total energy register and power sample."""
+    ids = list(session_ids) if not isinstance(session_ids, Select) else session_ids
+    if isinstance(ids, list) and not ids:
+        return {}
+    energy = await _newest(db, ids, ENERGY_REGISTER)
+    power = await _newest(db, ids, POWER)
+    readings: dict[int, Reading] = {}
+    for session_id in energy.keys() | power.keys():
+        e, p = energy.get(session_id), power.get(session_id)
+        ats = [r[1] for r in (e, p) if r is not None]
+        readings[session_id] = Reading(
+            e[0] if e else None, p[0] if p else None, max(ats) if ats else None
+        )
+    return readings
+
+
+async def _newest(
+    db: AsyncSession, ids: list[int] | Select[Any], measurand: str
+) -> dict[int, tuple[Decimal, datetime]]:
+    total = and_(
+        MeterValue.measurand == measurand,
+        MeterValue.phase == "",
+        MeterValue.location.in_(_TOTAL_LOCATIONS),
+    )
+    newest = (
+        select(MeterValue.session_id, func.max(MeterValue.timestamp).label("at"))
+        .where(MeterValue.session_id.in_(ids), total)
+        .group_by(MeterValue.session_id)
+        .subquery()
+    )
+    stmt = (
+        select(MeterValue.session_id, MeterValue.value, MeterValue.timestamp)
+        .join(
+            newest,
+            and_(
+                MeterValue.session_id == newest.c.session_id,
+                MeterValue.timestamp == newest.c.at,
+            ),
+        )
+        .where(total)
+    )
+    found: dict[int, tuple[Decimal, datetime]] = {}
+    for session_id, value, at in (await db.execute(stmt)).all():
+        if value is None or session_id is None:
+            continue
+        kept = found.get(session_id)
+        if kept is None or value > kept[0]:
+            found[session_id] = (value, at)
+    return found
+
+
+def energy_so_far(row: ChargingSession, reading: Reading | None) -> int | None:
+    """Energy of a session in Wh: its final figure once completed, else what the meter
+    has counted since the start."""
+    if row.energy_wh is not None or row.status != "active":
+        return row.energy_wh
+    if reading is None or reading.register_wh is None or row.meter_start_wh is None:
+        return None
+    return max(0, int(reading.register_wh) - row.meter_start_wh)
+
+
+async def energy_today(db: AsyncSession, id_tags: Collection[str] | None, now: datetime) -> int:
+    """Wh of the sessions that ended since midnight UTC, plus what sessions in progress
+    have delivered so far."""
+    ended = select(func.coalesce(func.sum(ChargingSession.energy_wh), 0)).where(
+        ChargingSession.status == "completed",
+        ChargingSession.stopped_at >= midnight_utc(now),
+        ChargingSession.energy_wh > 0,
+    )
+    total = int(await db.scalar(_visible(ended, id_tags)) or 0)
+    running = ChargingSession.status == "active"
+    rows = (
+        (await db.execute(_visible(select(ChargingSession).where(running), id_tags)))
+        .scalars()
+        .all()
+    )
+    ids = _visible(select(ChargingSession.id).where(running), id_tags)
+    readings = await latest_readings(db, ids)
+    for row in rows:
+        total += energy_so_far(row, readings.get(row.id)) or 0
+    return total
+
+
+async def sessions_stamp(db: AsyncSession, station_id: str, id_tags: Collection[str] | None) -> str:
+    """Changes when a session of the station starts or ends: a live page that reconnects
+    compares it to know whether its list of sessions is stale."""
+    active = func.coalesce(func.sum(case((ChargingSession.status == "active", 1), else_=0)), 0)
+    stmt = select(func.max(ChargingSession.id), active).where(
+        ChargingSession.station_id == station_id
+    )
+    newest, running = (await db.execute(_visible(stmt, id_tags))).one()
+    return f"{newest or 0}:{running or 0}"
