@@ -1,0 +1,85 @@
+"""Billing: tariffs (OCPI 2.2.1 shaped), rating a session into a priced CDR, quotes.
+
+The modules here are pure (no I/O, no database): :mod:`.tariffs` holds the tariff values,
+their OCPI JSON form and their description in words; :mod:`.timeline` turns status changes
+and meter readings into charging / not-charging time; :mod:`.rating` prices a session by
+a tariff version. Storage, API, CDRs and invoices build on these types.
+"""
+
+from chargeops.billing.rating import (
+    ROUNDING_RULE,
+    ChargingPeriod,
+    CostDimension,
+    CostLine,
+    DimensionCost,
+    PeriodDimension,
+    PeriodKind,
+    RatedSession,
+    Reservation,
+    SessionUsage,
+    quote,
+    rate_session,
+    round_money,
+    synthesize_session,
+)
+from chargeops.billing.tariffs import (
+    DayOfWeek,
+    DimensionType,
+    DisplayText,
+    Price,
+    PriceComponent,
+    ReservationRestriction,
+    Restrictions,
+    Tariff,
+    TariffElement,
+    TariffType,
+    describe_tariff,
+    minor_unit,
+    parse_tariff,
+    tariff_in_force,
+    to_ocpi,
+)
+from chargeops.billing.timeline import (
+    ChargingState,
+    MeterReading,
+    StateInterval,
+    StatusChange,
+    build_timeline,
+)
+
+__all__ = [
+    "ROUNDING_RULE",
+    "ChargingPeriod",
+    "ChargingState",
+    "CostDimension",
+    "CostLine",
+    "DayOfWeek",
+    "DimensionCost",
+    "DimensionType",
+    "DisplayText",
+    "MeterReading",
+    "PeriodDimension",
+    "PeriodKind",
+    "Price",
+    "PriceComponent",
+    "RatedSession",
+    "Reservation",
+    "ReservationRestriction",
+    "Restrictions",
+    "SessionUsage",
+    "StateInterval",
+    "StatusChange",
+    "Tariff",
+    "TariffElement",
+    "TariffType",
+    "build_timeline",
+    "describe_tariff",
+    "minor_unit",
+    "parse_tariff",
+    "quote",
+    "rate_session",
+    "round_money",
+    "synthesize_session",
+    "tariff_in_force",
+    "to_ocpi",
+]
