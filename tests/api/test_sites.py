@@ -126,3 +126,14 @@ async def test_everyone_reads_sites_and_only_operators_change_them(
         "fleet_manager": (200, 403, 403),
         "driver": (200, 403, 403),
     }
+
+
+async def test_a_site_that_tokens_are_kept_to_is_not_deleted(server: RunningServer) -> None:
+    async with server.api() as client:
+        site = (await client.post("/api/v1/sites", json={"name": "Only here"})).json()
+        token = await client.post("/api/v1/tokens", json={"id_tag": "C1", "site_ids": [site["id"]]})
+        refused = await client.delete(f"/api/v1/sites/{site['id']}")
+        # deleting it would have freed the card to charge everywhere
+        assert refused.status_code == 409 and "tokens kept to it" in refused.json()["detail"]
+        await client.patch(f"/api/v1/tokens/{token.json()['id']}", json={"site_ids": None})
+        assert (await client.delete(f"/api/v1/sites/{site['id']}")).status_code == 204

@@ -13,8 +13,8 @@ import httpx
 from ocpp.v16 import call
 from sqlalchemy import func, select
 
-from chargeops.users import accounts
-from chargeops.users.models import IdToken
+from chargeops.users import accounts, tokens
+from chargeops.users.models import IdToken, StationLocalList
 from tests.harness import RunningServer, charge_point, now_iso
 
 PASSWORD = "correct horse battery"
@@ -171,3 +171,52 @@ def csrf_of(html: str) -> str:
     marker = 'name="csrf" value="'
     start = html.index(marker) + len(marker)
     return html[start : html.index('"', start)]
+
+
+# --- people, tokens and sites: the pages that change things ------------------------------
+
+ADMIN = "ada@example.com"
+SUPPORT = "sam@example.com"
+TECHNICIAN = "tom@example.com"
+DORA = "dora@fleet-b.com"  # a driver of Fleet B, the fleet manager's organization
+CARL = "carl@fleet-c.com"  # a driver of another fleet
+
+
+async def add_staff(server: RunningServer) -> dict[str, int]:
+    """Everyone of add_people, an admin, support, a technician, and two fleets' drivers."""
+    ids = await add_people(server)
+    ids[ADMIN] = await add_user(server, ADMIN, "Ada Admin", "admin")
+    ids[SUPPORT] = await add_user(server, SUPPORT, "Sam Support", "support")
+    ids[TECHNICIAN] = await add_user(server, TECHNICIAN, "Tom Technician", "technician")
+    ids[DORA] = await add_user(server, DORA, "Dora Driver", "driver", org="Fleet B")
+    ids[CARL] = await add_user(server, CARL, "Carl Driver", "driver", org="Fleet C")
+    return ids
+
+
+async def organization_id(server: RunningServer, name: str) -> int:
+    async with server.db() as db:
+        org = await accounts.find_organization(db, name)
+        assert org is not None
+        return org.id
+
+
+async def token_id(server: RunningServer, id_tag: str) -> int | None:
+    async with server.db() as db:
+        token = await tokens.find_token(db, id_tag)
+        return token.id if token is not None else None
+
+
+async def holds_local_list(server: RunningServer, station_id: str) -> None:
+    """Say the station holds our local list (version 1): token changes are sent to it."""
+    async with server.db() as db:
+        db.add(StationLocalList(station_id=station_id, version=1, entries=0, updated_at=now()))
+        await db.commit()
+
+
+async def csrf_token(client: httpx.AsyncClient) -> str:
+    """The CSRF token of a logged-in client's forms (every page carries it: logout)."""
+    return csrf_of((await client.get("/")).text)
+
+
+def now() -> datetime:
+    return datetime.now(UTC)

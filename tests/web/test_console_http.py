@@ -253,9 +253,12 @@ async def test_each_person_sees_what_their_roles_allow(
     assert "Recent events" not in pages["alice"]["/stations/CP-1"].text
     assert "stations:control" in pages["alice"]["/stations/CP-1/events"].text
     # the navigation shows what each may use
-    for who in ("olivia", "alice"):
-        nav = re.findall(r'<li><a href="(/[^"]*)"', pages[who]["/"].text)
-        assert nav == ["/", "/stations", "/sessions"]
+    menus = {
+        who: re.findall(r'<li><a href="(/[^"]*)"', pages[who]["/"].text)
+        for who in ("olivia", "alice")
+    }
+    assert menus["olivia"] == ["/", "/stations", "/sessions", "/tokens", "/sites", "/users"]
+    assert menus["alice"] == ["/", "/stations", "/sessions", "/tokens", "/sites"]
 
     def station_ids(response: httpx.Response) -> list[str]:
         return re.findall(r'<tr data-station="([^"]+)">', response.text)

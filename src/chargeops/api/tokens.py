@@ -15,6 +15,7 @@ from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from chargeops.commands.models import Command
 from chargeops.commands.schemas import CommandOut
 from chargeops.commands.service import Commands
 from chargeops.core.access import Permission, Principal
@@ -129,17 +130,22 @@ def _writer(request: Request) -> GroupCommitWriter:
     return writer
 
 
-async def _carry(request: Request, id_tag: str, principal: Principal) -> list[int]:
-    """Send a committed token change to the stations holding a local list."""
+async def carry_token_change(request: Request, id_tag: str, principal: Principal) -> list[Command]:
+    """Send a committed token change to the stations holding a local list: the
+    send_local_list commands that carry it (one per station; none without a commands
+    service). The API and the console both call it after a token write."""
     commands: Commands | None = request.app.state.commands
     if commands is None:
         return []
     sessions: async_sessionmaker[AsyncSession] = request.app.state.sessions
     async with sessions() as db:  # a fresh read: it must see the change just committed
-        records = await commands.token_changed(
+        return await commands.token_changed(
             db, id_tag, requested_by=f"{principal.name} (token change)"[:100]
         )
-    return [r.id for r in records]
+
+
+async def _carry(request: Request, id_tag: str, principal: Principal) -> list[int]:
+    return [r.id for r in await carry_token_change(request, id_tag, principal)]
 
 
 # --- local lists ------------------------------------------------------------------------

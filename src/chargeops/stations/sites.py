@@ -12,11 +12,13 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chargeops.core.clock import utcnow
 from chargeops.core.errors import Conflict, InvalidInput, NotFound
 from chargeops.stations.models import Site, Station
+from chargeops.storage import search
 
 # what a site has besides its name; every one of them may be changed later
 FIELDS = (
@@ -192,8 +194,15 @@ async def delete_site(db: AsyncSession, site_id: int) -> None:
         raise Conflict(
             f"site {site.name!r} still has {count} station(s): move them to another site first"
         )
-    await db.delete(site)
-    await db.flush()
+    try:
+        async with db.begin_nested():  # a refusal rolls back only this
+            await db.delete(site)
+            await db.flush()
+    except IntegrityError:
+        raise Conflict(
+            f"site {site.name!r} is still in use (tokens kept to it, tariffs assigned to "
+            "it): change those first"
+        ) from None
 
 
 async def require_site(db: AsyncSession, site_id: int) -> Site:
@@ -234,11 +243,11 @@ async def list_sites(
     if after is not None:
         stmt = stmt.where(Site.id > after)
     if q:
-        like = f"%{q.lower()}%"
+        like = search.contains(q)
         stmt = stmt.where(
-            func.lower(Site.name).like(like)
-            | func.lower(func.coalesce(Site.city, "")).like(like)
-            | func.lower(func.coalesce(Site.address, "")).like(like)
+            Site.name.ilike(like, escape=search.ESCAPE)
+            | func.coalesce(Site.city, "").ilike(like, escape=search.ESCAPE)
+            | func.coalesce(Site.address, "").ilike(like, escape=search.ESCAPE)
         )
     return [SiteSummary(site, int(n)) for site, n in (await db.execute(stmt)).all()]
 

@@ -36,7 +36,8 @@ class IdToken(Base):
 
 
 class IdTokenSite(Base):
-    """A site a token may charge at. A token with no rows here may charge everywhere."""
+    """A site a token may charge at. A token with no rows here may charge everywhere, so
+    a site that tokens are kept to cannot be deleted (that would free them everywhere)."""
 
     __tablename__ = "id_token_sites"
 
@@ -44,7 +45,7 @@ class IdTokenSite(Base):
         ForeignKey("id_tokens.id", ondelete="CASCADE"), primary_key=True
     )
     site_id: Mapped[int] = mapped_column(
-        ForeignKey("sites.id", ondelete="CASCADE"), primary_key=True, index=True
+        ForeignKey("sites.id"), primary_key=True, index=True
     )
 
 

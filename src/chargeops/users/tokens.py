@@ -20,6 +20,7 @@ from chargeops.core.clock import parse_timestamp, utcnow
 from chargeops.core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from chargeops.stations import sites
 from chargeops.stations.models import Site
+from chargeops.storage import search
 from chargeops.users.models import IdToken, IdTokenSite, Organization, User
 
 TOKEN_STATUSES = ("accepted", "blocked", "expired")
@@ -211,7 +212,7 @@ async def list_tokens(
         .limit(limit)
     )
     if q:
-        stmt = stmt.where(func.lower(IdToken.id_tag).like(f"%{q.lower()}%"))
+        stmt = stmt.where(IdToken.id_tag.ilike(search.contains(q), escape=search.ESCAPE))
     if status is not None:
         stmt = stmt.where(IdToken.status == status)
     if user_id is not None:
@@ -334,7 +335,8 @@ async def update_token(
     session: AsyncSession, principal: Principal, token_id: int, changes: Mapping[str, Any]
 ) -> tuple[TokenView, TokenView]:
     """Change a token; returns it (before, after). It is judged by its new state at its
-    next authorization, and stations holding a local list learn of it from the caller."""
+    next authorization; the caller tells stations holding a local list. A refusal raises
+    before the unit commits, so it changes nothing."""
     view = await get_token(session, principal, token_id, Permission.TOKENS_MANAGE)
     token = view.token
     before = TokenView(_copy(token), view.site_ids)

@@ -7,11 +7,15 @@ menu; every asset is served from ``/static`` by chargeops itself.
 To add a page: a module in views/ with a ``router = console_router()`` whose routes
 name the permission they need (``viewer: Annotated[Viewer, page(Permission.X)]``) and
 draw it with ``render(request, "x.html", title=..., ...)``, and a ``NAV`` tuple of
-:class:`NavEntry` (label, path, permission); a template in templates/ that extends
+:class:`NavEntry` (label, path, permission, and optionally the label for those who see
+only their own records, "My cards"); a template in templates/ that extends
 ``base.html``; and the module in :data:`VIEWS` below (its place there is its place in
 the navigation). Login, CSRF and error pages come with the router: a form that posts
 carries ``<input type="hidden" name="csrf" value="{{ viewer.csrf }}">``, and a service's
-NotFound, Forbidden or InvalidInput becomes a page that says so.
+NotFound, Forbidden or InvalidInput becomes a page that says so. A page that changes
+something writes through the server's writer (views/common.py ``write``), answers a
+refusal by drawing its form again with the service's words, and otherwise redirects
+(303) to the page that shows the outcome.
 """
 
 from __future__ import annotations
@@ -24,9 +28,9 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 
 from chargeops.web.frame import STATIC, STATIC_URL, Console, error_page, harden
-from chargeops.web.views import login, overview, sessions, stations
+from chargeops.web.views import login, overview, sessions, sites, stations, tokens, users
 
-VIEWS: tuple[ModuleType, ...] = (overview, stations, sessions)
+VIEWS: tuple[ModuleType, ...] = (overview, stations, sessions, tokens, sites, users)
 
 # paths that answer machines, never with a page
 _NOT_PAGES = ("/api/", "/uploads/", "/docs", "/openapi.json", "/health", "/metrics")

@@ -26,7 +26,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 
 from chargeops import __version__
 from chargeops.bus import Bus
-from chargeops.core.access import Permission, Principal
+from chargeops.core.access import Permission, Principal, Scope
 from chargeops.core.clock import utcnow
 from chargeops.core.errors import ChargeOpsError, Forbidden, Unauthorized
 from chargeops.web.auth import SAFE_METHODS, Signins, Viewer, check_csrf, settle_cookies, viewer_of
@@ -59,9 +59,19 @@ class NavEntry:
     label: str
     path: str
     permission: Permission | None = None
+    own_label: str | None = None  # for those who see only their own records ("My cards")
 
     def visible_to(self, principal: Principal) -> bool:
         return self.permission is None or principal.may(self.permission)
+
+    def label_for(self, principal: Principal) -> str:
+        if (
+            self.own_label is not None
+            and self.permission is not None
+            and principal.scope(self.permission) is Scope.OWN
+        ):
+            return self.own_label
+        return self.label
 
     def is_current(self, path: str) -> bool:
         if self.path == "/":
@@ -97,7 +107,7 @@ class Console:
         if viewer is None:
             return []
         return [
-            {"label": e.label, "path": e.path, "current": e.is_current(path)}
+            {"label": e.label_for(viewer.principal), "path": e.path, "current": e.is_current(path)}
             for e in self.nav
             if e.visible_to(viewer.principal)
         ]
@@ -215,7 +225,7 @@ class ConsoleRoute(APIRoute):
                 if exc.status >= 500:
                     log.error("console page failed: %s", exc.detail)
                 title = _TITLES.get(exc.status, exc.title)
-                response = error_page(request, exc.status, title, _sentence(exc.detail))
+                response = error_page(request, exc.status, title, sentence(exc.detail))
             except RequestValidationError as exc:
                 response = _invalid(request, exc)
             except Exception:
@@ -254,7 +264,8 @@ def _invalid(request: Request, exc: RequestValidationError) -> Response:
     )
 
 
-def _sentence(text: str) -> str:
+def sentence(text: str) -> str:
+    """A service's message as a sentence on a page: capitalized, with its full stop."""
     text = text.strip()
     if not text:
         return text

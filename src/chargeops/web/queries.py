@@ -1,5 +1,6 @@
 """Reads the console needs that the domain services do not offer yet: network counts,
-filtered station lists, the latest meter reading of sessions in progress.
+filtered station lists, the latest meter reading of sessions in progress, the names of
+the records a page refers to.
 
 They only read. Each belongs in its domain's service (stations: counts and search;
 sessions: readings and energy) and moves there when the API wants the same figures.
@@ -16,8 +17,12 @@ from typing import Any
 from sqlalchemy import Select, and_, case, distinct, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from chargeops.commands.models import Command
+from chargeops.core.commands import CommandName
 from chargeops.sessions.models import ChargingSession, MeterValue
-from chargeops.stations.models import Connector, Station
+from chargeops.stations.models import Connector, Site, Station
+from chargeops.storage import search
+from chargeops.users.models import Organization, User
 
 FAULTED = "Faulted"
 ENERGY_REGISTER = "Energy.Active.Import.Register"
@@ -56,11 +61,6 @@ async def faulted_connectors(db: AsyncSession, *, limit: int = 10) -> Sequence[C
     return (await db.execute(stmt)).scalars().all()
 
 
-def _contains(text: str) -> str:
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
-
-
 async def find_stations(
     db: AsyncSession, *, text: str = "", state: str = "", after: str | None = None, limit: int
 ) -> Sequence[Station]:
@@ -68,12 +68,12 @@ async def find_stations(
     :data:`STATION_STATES` or empty for all."""
     stmt = select(Station).order_by(Station.id).limit(limit)
     if text:
-        pattern = _contains(text)
+        pattern = search.contains(text)
         stmt = stmt.where(
             or_(
-                Station.id.ilike(pattern, escape="\\"),
-                Station.vendor.ilike(pattern, escape="\\"),
-                Station.model.ilike(pattern, escape="\\"),
+                Station.id.ilike(pattern, escape=search.ESCAPE),
+                Station.vendor.ilike(pattern, escape=search.ESCAPE),
+                Station.model.ilike(pattern, escape=search.ESCAPE),
             )
         )
     if state == "online":
@@ -229,3 +229,60 @@ async def sessions_stamp(db: AsyncSession, station_id: str, id_tags: Collection[
     )
     newest, running = (await db.execute(_visible(stmt, id_tags))).one()
     return f"{newest or 0}:{running or 0}"
+
+
+# --- names for the pages of people, tokens and sites ------------------------------------
+
+
+async def organization_names(db: AsyncSession, ids: Collection[int | None]) -> dict[int, str]:
+    wanted = sorted({i for i in ids if i is not None})
+    if not wanted:
+        return {}
+    stmt = select(Organization.id, Organization.name).where(Organization.id.in_(wanted))
+    return {org_id: name for org_id, name in (await db.execute(stmt)).all()}
+
+
+async def users_by_id(db: AsyncSession, ids: Collection[int | None]) -> dict[int, User]:
+    wanted = sorted({i for i in ids if i is not None})
+    if not wanted:
+        return {}
+    stmt = select(User).where(User.id.in_(wanted))
+    return {user.id: user for user in (await db.execute(stmt)).scalars()}
+
+
+async def site_names(db: AsyncSession, ids: Collection[int | None]) -> dict[int, str]:
+    wanted = sorted({i for i in ids if i is not None})
+    if not wanted:
+        return {}
+    stmt = select(Site.id, Site.name).where(Site.id.in_(wanted))
+    return {site_id: name for site_id, name in (await db.execute(stmt)).all()}
+
+
+async def stations_by_id(db: AsyncSession, ids: Collection[str]) -> list[Station]:
+    if not ids:
+        return []
+    stmt = select(Station).where(Station.id.in_(list(ids))).order_by(Station.id)
+    return list((await db.execute(stmt)).scalars())
+
+
+async def list_updates_of(
+    db: AsyncSession, command_ids: Collection[int], id_tag: str
+) -> list[Command]:
+    """Of these commands, the local list updates that carried ``id_tag``: what a page
+    names after a token change (ids from its address are shown only if they are that)."""
+    if not command_ids:
+        return []
+    stmt = (
+        select(Command)
+        .where(Command.id.in_(list(command_ids)), Command.name == CommandName.SEND_LOCAL_LIST.value)
+        .order_by(Command.station_id)
+    )
+    found = []
+    for command in (await db.execute(stmt)).scalars():
+        entries = (command.arguments or {}).get("tokens") or []
+        if any(
+            isinstance(e, dict) and str(e.get("id_tag", "")).lower() == id_tag.lower()
+            for e in entries
+        ):
+            found.append(command)
+    return found

@@ -72,7 +72,6 @@ def upgrade() -> None:
             ["site_id"],
             ["sites.id"],
             name=op.f("fk_id_token_sites_site_id_sites"),
-            ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("token_id", "site_id", name=op.f("pk_id_token_sites")),
     )

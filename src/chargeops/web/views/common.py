@@ -1,16 +1,24 @@
-"""What several pages share."""
+"""What several pages share: who sees which tokens' records, and reading the forms
+that change something."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 from fastapi import Request
+from fastapi.responses import RedirectResponse
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.datastructures import FormData
 
 from chargeops.core.access import Permission, Principal
+from chargeops.core.errors import InvalidInput
+from chargeops.storage.writer import GroupCommitWriter, UnitFn
 from chargeops.web.auth import Viewer
 
 VisibleTags = Callable[[AsyncSession, Principal, Permission], Awaitable[frozenset[str] | None]]
+T = TypeVar("T")
+MAX_FIELD = 2000  # longer than any field the services keep: they say what is too long
 
 
 async def visible_id_tags(
@@ -23,3 +31,55 @@ async def visible_id_tags(
     as the API's (the composition root says how tokens are owned)."""
     visible: VisibleTags = request.app.state.visible_id_tags
     return await visible(db, viewer.principal, permission)
+
+
+async def form_of(request: Request) -> FormData:
+    """The posted form (already read, and its CSRF token checked, by the frame)."""
+    return await request.form()
+
+
+def field(form: FormData, name: str) -> str:
+    """A text field, stripped; empty when it was not sent."""
+    value = form.get(name)
+    return value.strip()[:MAX_FIELD] if isinstance(value, str) else ""
+
+
+def fields(form: FormData, name: str) -> list[str]:
+    """Every value of a repeated field (checkboxes), stripped, without empty ones."""
+    return [v.strip() for v in form.getlist(name) if isinstance(v, str) and v.strip()]
+
+
+def optional_id(text: str, what: str) -> int | None:
+    """The id a select sent; None for its empty choice."""
+    if not text:
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise InvalidInput(f"{text!r} is not {what}") from None
+
+
+def ids_of(text: str, limit: int = 100) -> list[int]:
+    """Ids a page was sent in its address (``?sent=3,4``); what is not an id is skipped."""
+    return [int(part) for part in text.split(",")[:limit] if part.strip().isdigit()]
+
+
+def notice(done: str, notices: dict[str, str]) -> str | None:
+    """What a page says after a change it redirected to (only its own fixed words)."""
+    return notices.get(done)
+
+
+def writer_of(request: Request) -> GroupCommitWriter:
+    writer: GroupCommitWriter = request.app.state.writer
+    return writer
+
+
+async def write(request: Request, unit: UnitFn[T]) -> T:
+    """Run a change in the server's one writer (never through a page's read session)."""
+    return await writer_of(request).submit(unit)
+
+
+def see_other(url: str) -> RedirectResponse:
+    """After a form is posted: to the page that shows the outcome (a reload repeats
+    nothing)."""
+    return RedirectResponse(url, status_code=303)

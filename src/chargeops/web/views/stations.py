@@ -1,5 +1,6 @@
 """``/stations``: every station and how it is doing; one station with its connectors
-live, its sessions and what it reported."""
+live, its sessions and what it reported, its site, and (stations:manage) moving it to
+another site."""
 
 from __future__ import annotations
 
@@ -14,23 +15,41 @@ from fastapi.responses import StreamingResponse
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from chargeops.core.access import Permission
-from chargeops.core.errors import InvalidInput
+from chargeops.core.errors import InvalidInput, NotFound
 from chargeops.sessions import service as sessions
 from chargeops.sessions.models import ChargingSession
 from chargeops.stations import service as stations
-from chargeops.stations.models import Connector, Station
+from chargeops.stations import sites
+from chargeops.stations.models import Connector, Site, Station
 from chargeops.storage.http import DbSession
+from chargeops.storage.writer import Work
 from chargeops.web import live, queries
 from chargeops.web.auth import Viewer
-from chargeops.web.formatting import iso, kw, kwh, utc
-from chargeops.web.frame import NavEntry, console_of, console_router, page, render, render_fragment
-from chargeops.web.views.common import visible_id_tags
+from chargeops.web.formatting import iso, kw, kwh, path_part, utc
+from chargeops.web.frame import (
+    NavEntry,
+    console_of,
+    console_router,
+    page,
+    render,
+    render_fragment,
+    sentence,
+)
+from chargeops.web.views.common import (
+    field,
+    form_of,
+    optional_id,
+    see_other,
+    visible_id_tags,
+    write,
+)
 
 router = console_router()
 NAV = (NavEntry("Stations", "/stations", Permission.STATIONS_READ),)
 PAGE_SIZE = 50
 RECENT = 10
 Reader = Annotated[Viewer, page(Permission.STATIONS_READ)]
+MOVED = "The station was moved. Its past sessions keep where they happened."
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,24 +118,67 @@ async def _recent_sessions(
 
 @router.get("/stations/{station_id}")
 async def station_page(
-    station_id: str, request: Request, db: DbSession, viewer: Reader
+    station_id: str, request: Request, db: DbSession, viewer: Reader, moved: str = ""
+) -> Response:
+    return await _station_page(request, db, viewer, station_id, notice=MOVED if moved else None)
+
+
+async def _station_page(
+    request: Request,
+    db: AsyncSession,
+    viewer: Viewer,
+    station_id: str,
+    *,
+    notice: str | None = None,
+    error: str | None = None,
+    http_status: int = 200,
 ) -> Response:
     station, connectors = await stations.get_station(db, station_id)
     principal = viewer.principal
-    context: dict[str, Any] = {"recent": None, "events": None}
+    context: dict[str, Any] = {"recent": None, "events": None, "site_choices": None}
     if principal.may(Permission.SESSIONS_READ):
         context.update(await _recent_sessions(request, db, viewer, station_id))
     if principal.may(Permission.STATIONS_CONTROL):
         context["events"] = await stations.list_events(db, station_id, limit=RECENT)
+    if principal.may(Permission.STATIONS_MANAGE):
+        context["site_choices"] = [s.site for s in await sites.list_sites(db, limit=1000)]
     return render(
         request,
         "station.html",
         title=f"Station {station.id}",
+        http_status=http_status,
         summary=summarize(station, connectors),
         connectors=connectors,
         live_available=console_of(request).live.available,
+        site=await db.get(Site, station.site_id) if station.site_id is not None else None,
+        see_sites=principal.may(Permission.SITES_READ),
+        notice=notice,
+        error=error,
         **context,
     )
+
+
+@router.post("/stations/{station_id}/site")
+async def move_station(
+    station_id: str,
+    request: Request,
+    db: DbSession,
+    viewer: Annotated[Viewer, page(Permission.STATIONS_MANAGE)],
+) -> Response:
+    """Put the station at another site (or at none), as PATCH /api/v1/stations/{id} does."""
+    await stations.require_station(db, station_id)
+    try:
+        site_id = optional_id(field(await form_of(request), "site"), "a site")
+
+        async def unit(w: Work) -> None:
+            await sites.move_station(w.session, station_id, site_id)
+
+        await write(request, unit)
+    except (InvalidInput, NotFound) as exc:  # a site gone since the page was drawn
+        return await _station_page(
+            request, db, viewer, station_id, error=sentence(exc.detail), http_status=422
+        )
+    return see_other(f"/stations/{path_part(station_id)}?moved=1")
 
 
 @router.get("/stations/{station_id}/recent-sessions")
