@@ -30,6 +30,7 @@ from chargeops.core.events import (
     FileReceived,
     StationBooted,
     StationConnected,
+    StationMoved,
     TransferStatusChanged,
 )
 from chargeops.core.metrics import DB_WRITER_BACKLOG, observe_commit
@@ -164,6 +165,7 @@ class Application:
             self.bus.subscribe(FileReceived, self.commands.on_file_received)
             self.bus.subscribe(StationBooted, self.commands.on_station_booted)
             self.bus.subscribe(StationConnected, self.commands.on_station_connected)
+            self.bus.subscribe(StationMoved, self.commands.on_station_moved)
             app = create_app(
                 self.sessions,
                 GatewayStatus(

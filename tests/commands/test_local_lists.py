@@ -219,3 +219,28 @@ async def test_list_versions_in_201_and_as_stations_report_them(server: RunningS
     async with server.api() as client:
         unknown = await client.post("/api/v1/local-lists/push", json={"station_ids": ["NOPE"]})
     assert unknown.status_code == 404
+
+
+async def test_a_station_moved_to_another_site_gets_that_sites_list(
+    server: RunningServer,
+) -> None:
+    await server.add_station("CP-MOVE")
+    async with server.api() as client:
+        here = (await client.post("/api/v1/sites", json={"name": "Here"})).json()["id"]
+        there = (await client.post("/api/v1/sites", json={"name": "There"})).json()["id"]
+        await client.patch("/api/v1/stations/CP-MOVE", json={"site_id": here})
+        await client.post("/api/v1/tokens", json={"id_tag": "CARD-HERE", "site_ids": [here]})
+        await client.post("/api/v1/tokens", json={"id_tag": "CARD-ANY"})
+    async with charge_point(server, "CP-MOVE", charger_class=ListHolder16) as cp:
+        await push(server, station_ids=["CP-MOVE"])
+        assert cp.entries() == {"CARD-HERE": "Accepted", "CARD-ANY": "Accepted"}
+        async with server.api() as client:
+            moved = await client.patch("/api/v1/stations/CP-MOVE", json={"site_id": there})
+            assert moved.status_code == 200
+        for _ in range(200):
+            if len(cp.lists) > 1:
+                break
+            await asyncio.sleep(0.02)
+        # the card kept to the old site no longer charges there offline
+        assert cp.lists[-1]["update_type"] == "Full"
+        assert cp.entries() == {"CARD-ANY": "Accepted"}

@@ -100,6 +100,9 @@ async def test_sites_are_created_changed_used_and_deleted(server: RunningServer)
         confirm = await olivia.get(f"/sites/{site_id}/delete")
         refused_delete = await olivia.post(f"/sites/{site_id}/delete", data={"csrf": token})
         away = await olivia.post("/stations/CP-2/site", data={"site": "", "csrf": token})
+        # ...and while a card is kept to it (deleting would free the card everywhere)
+        card_kept = await olivia.post(f"/sites/{site_id}/delete", data={"csrf": token})
+        await olivia.post(f"/tokens/{card}", data={"owner": ALICE, "csrf": token})
         deleted = await olivia.post(f"/sites/{site_id}/delete", data={"csrf": token})
         after_delete = await olivia.get(deleted.headers["location"])
 
@@ -148,6 +151,7 @@ async def test_sites_are_created_changed_used_and_deleted(server: RunningServer)
     assert refused_delete.status_code == 409
     assert "Site &#39;Depot N&#39; still has 1 station(s)" in refused_delete.text
     assert away.status_code == 303
+    assert card_kept.status_code == 409 and "tokens kept to it" in card_kept.text
     assert deleted.headers["location"] == "/sites?done=deleted"
     assert "The site was deleted." in after_delete.text and "No sites yet." in after_delete.text
     assert await site_count(server) == 0 and await site_of(server, "CP-2") is None

@@ -27,6 +27,7 @@ from chargeops.core.events import (
     FileReceived,
     StationBooted,
     StationConnected,
+    StationMoved,
     TransferStatusChanged,
 )
 from chargeops.files import service as files
@@ -44,6 +45,7 @@ BOOT_READ_DELAY_S = 2.0
 AFTER_BOOT = "chargeops (after boot)"
 LIST_MISMATCH = "chargeops (local list version mismatch)"
 LIST_STALE = "chargeops (local list missed changes)"
+LIST_MOVED = "chargeops (station moved to another site)"
 # which command a station's transfer reports are progress of
 _TRANSFERS = {
     "firmware": CommandName.UPDATE_FIRMWARE.value,
@@ -304,6 +306,19 @@ class Commands:
             if record.status == CommandStatus.STATION_OFFLINE.value:
                 await self._mark_stale(station_id)
         return records
+
+    async def on_station_moved(self, event: DomainEvent) -> None:
+        """A station holding our local list, moved to another site, gets the list for its
+        new site: tokens kept to the old one must not charge there offline."""
+        assert isinstance(event, StationMoved)
+        if self._closing:
+            return
+        try:
+            async with self._sessions() as db:
+                if await local_lists.version_of(db, event.station_id) > 0:
+                    await self.push_local_lists(db, [event.station_id], requested_by=LIST_MOVED)
+        except WriterClosed:
+            log.info("local list not sent after a move: shutting down")
 
     async def _mark_stale(self, station_id: str) -> None:
         async def unit(w: Work) -> None:

@@ -38,6 +38,14 @@ class TransferStatusChanged(DomainEvent):
 
 
 @dataclass(frozen=True, slots=True)
+class StationMoved(DomainEvent):
+    """A station was put at another site (None: at no site): what may charge there, and
+    at what price, may have changed."""
+
+    site_id: int | None
+
+
+@dataclass(frozen=True, slots=True)
 class StationBooted(DomainEvent):
     vendor: str
     model: str

@@ -90,6 +90,7 @@ from chargeops.simulator.station import (
     Connector,
     ConnectorStatus,
     CsmsCallError,
+    Phase,
     Reservation,
     StartResult,
     Station,
@@ -917,7 +918,8 @@ class V201Link(ChargePoint):  # type: ignore[misc]  # the ocpp package is untype
         connector = self._connector(evse_id)
         if connector is None or connector_id != CONNECTOR_ID:
             status = UnlockStatusEnumType.unknown_connector
-        elif connector.transaction_id is not None:
+        elif connector.transaction_id is not None or connector.phase is Phase.STARTING:
+            # STARTING: its TransactionEvent Started is out, the answer not yet in
             status = UnlockStatusEnumType.ongoing_authorized_transaction
         elif self._station.unlock(evse_id) is CommandStatus.ACCEPTED:
             status = UnlockStatusEnumType.unlocked

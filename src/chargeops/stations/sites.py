@@ -17,8 +17,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from chargeops.core.clock import utcnow
 from chargeops.core.errors import Conflict, InvalidInput, NotFound
+from chargeops.core.events import StationMoved
 from chargeops.stations.models import Site, Station
 from chargeops.storage import search
+from chargeops.storage.writer import Work
 
 # what a site has besides its name; every one of them may be changed later
 FIELDS = (
@@ -212,16 +214,21 @@ async def require_site(db: AsyncSession, site_id: int) -> Site:
     return site
 
 
-async def move_station(db: AsyncSession, station_id: str, site_id: int | None) -> Station:
+async def move_station(work: Work, station_id: str, site_id: int | None) -> Station:
     """Put a station at a site (or at none). Its sessions keep where they happened: only
-    what comes next is counted at the new site."""
+    what comes next is counted at the new site. Subscribers hear of it (a local list
+    made for the old site is sent again)."""
+    db = work.session
     station = await db.get(Station, station_id)
     if station is None:
         raise NotFound(f"no station {station_id!r}")
     if site_id is not None:
         await require_site(db, site_id)
+    moved = station.site_id != site_id
     station.site_id = site_id
     await db.flush()
+    if moved:
+        work.emit(StationMoved(station_id, utcnow(), site_id))
     return station
 
 

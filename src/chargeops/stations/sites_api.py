@@ -115,7 +115,7 @@ async def update_station(
     site_id = body.site_id
 
     async def unit(w: Work) -> None:
-        await sites.move_station(w.session, station_id, site_id)
+        await sites.move_station(w, station_id, site_id)
 
     await _writer(request).submit(unit)
     row, connectors = await service.get_station(db, station_id)

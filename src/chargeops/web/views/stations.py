@@ -171,7 +171,7 @@ async def move_station(
         site_id = optional_id(field(await form_of(request), "site"), "a site")
 
         async def unit(w: Work) -> None:
-            await sites.move_station(w.session, station_id, site_id)
+            await sites.move_station(w, station_id, site_id)
 
         await write(request, unit)
     except (InvalidInput, NotFound) as exc:  # a site gone since the page was drawn
