@@ -44,9 +44,7 @@ class IdTokenSite(Base):
     token_id: Mapped[int] = mapped_column(
         ForeignKey("id_tokens.id", ondelete="CASCADE"), primary_key=True
     )
-    site_id: Mapped[int] = mapped_column(
-        ForeignKey("sites.id"), primary_key=True, index=True
-    )
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id"), primary_key=True, index=True)
 
 
 class StationLocalList(Base):
