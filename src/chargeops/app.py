@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from chargeops import migrations, web
 from chargeops.api.app import GatewayStatus, create_app
+from chargeops.billing.cdrs import CdrRecorder
 from chargeops.bus import MemoryBus
 from chargeops.commands.service import Commands
 from chargeops.config import Settings
@@ -31,6 +32,7 @@ from chargeops.core.events import (
     StationBooted,
     StationConnected,
     StationMoved,
+    TransactionEnded,
     TransferStatusChanged,
 )
 from chargeops.core.metrics import DB_WRITER_BACKLOG, observe_commit
@@ -115,6 +117,8 @@ class Application:
         self._hot_connection: WriterConnection | None = None
         self.commands: Commands | None = None
         self._web_app: Any = None  # the HTTP app, whose console streams end at stop
+        self.cdrs: CdrRecorder | None = None
+        self._cdr_catch_up: asyncio.Task[int] | None = None
 
     async def start(self) -> None:
         s = self.settings
@@ -166,6 +170,10 @@ class Application:
             self.bus.subscribe(StationBooted, self.commands.on_station_booted)
             self.bus.subscribe(StationConnected, self.commands.on_station_connected)
             self.bus.subscribe(StationMoved, self.commands.on_station_moved)
+            # every ended session gets its CDR; those that ended while we were down, now
+            self.cdrs = CdrRecorder(self.writer, self.sessions)
+            self.bus.subscribe(TransactionEnded, self.cdrs.on_transaction_ended)
+            self._cdr_catch_up = asyncio.create_task(self.cdrs.catch_up(), name="cdr-catch-up")
             app = create_app(
                 self.sessions,
                 GatewayStatus(
@@ -209,6 +217,10 @@ class Application:
         if self._http is not None and self._http_task is not None:
             self._http.should_exit = True
             await asyncio.gather(self._http_task, return_exceptions=True)
+        if self._cdr_catch_up is not None:
+            self._cdr_catch_up.cancel()  # what it did not reach, the next start does
+            await asyncio.gather(self._cdr_catch_up, return_exceptions=True)
+            self._cdr_catch_up = None
         if self.writer is not None:
             await self.writer.stop()
         await self.bus.drain()

@@ -1,5 +1,6 @@
 """Every domain's tables, gathered for migrations."""
 
+from chargeops.billing import models as _billing
 from chargeops.commands import models as _commands
 from chargeops.files import models as _files
 from chargeops.sessions import models as _sessions
@@ -9,4 +10,4 @@ from chargeops.users import models as _users
 
 metadata = Base.metadata
 
-__all__ = ["_commands", "_files", "_sessions", "_stations", "_users", "metadata"]
+__all__ = ["_billing", "_commands", "_files", "_sessions", "_stations", "_users", "metadata"]

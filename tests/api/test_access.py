@@ -118,15 +118,18 @@ AREAS = {
     "tokens": ("GET", "/api/v1/tokens"),
     "sites": ("GET", "/api/v1/sites"),
     "local lists": ("GET", "/api/v1/stations/CP-A/local-list"),
+    "tariffs": ("GET", "/api/v1/tariffs"),
+    "cdrs": ("GET", "/api/v1/cdrs"),
 }
 ALLOWED = {
     "admin": set(AREAS),
     "operator": set(AREAS),
     "technician": set(AREAS) - {"tokens"},
     "support": {"stations", "station events", "commands", "sessions", "tokens", "sites"}
-    | {"local lists"},
-    "fleet_manager": {"stations", "sessions", "tokens", "sites"},
-    "driver": {"stations", "sessions", "tokens", "sites"},
+    | {"local lists", "tariffs", "cdrs"},
+    # prices are for everyone; CDRs are narrowed to the fleet's or the driver's own
+    "fleet_manager": {"stations", "sessions", "tokens", "sites", "tariffs", "cdrs"},
+    "driver": {"stations", "sessions", "tokens", "sites", "tariffs", "cdrs"},
 }
 
 

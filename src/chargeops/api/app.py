@@ -19,6 +19,7 @@ from chargeops.api import problems
 from chargeops.api.auth import PrincipalCache, authenticate
 from chargeops.api.login import router as login_router
 from chargeops.api.tokens import router as tokens_router
+from chargeops.billing.api import router as billing_router
 from chargeops.bus.memory import Bus
 from chargeops.commands.api import router as commands_router
 from chargeops.commands.service import Commands
@@ -79,6 +80,7 @@ def create_app(
     v1.include_router(users_router)
     v1.include_router(tokens_router)
     v1.include_router(sites_router)
+    v1.include_router(billing_router)
     app.include_router(v1)
     if files is not None and writer is not None:
         app.include_router(uploads_router)  # stations authenticate by the URL's token

@@ -34,6 +34,9 @@ class Permission(enum.StrEnum):
     FILES_READ = "files:read"  # diagnostics and logs stations uploaded
     ORGANIZATIONS_MANAGE = "organizations:manage"
     API_KEYS_MANAGE = "api_keys:manage"
+    TARIFFS_READ = "tariffs:read"  # prices, before charging: everyone
+    TARIFFS_MANAGE = "tariffs:manage"  # tariffs, versions, assignments; credit CDRs
+    CDRS_READ = "cdrs:read"  # charge detail records, scoped like sessions
 
 
 class Scope(enum.IntEnum):
@@ -50,6 +53,8 @@ _STAFF_READ = {
     P.STATIONS_READ: Scope.ALL,
     P.SESSIONS_READ: Scope.ALL,
     P.SITES_READ: Scope.ALL,
+    P.TARIFFS_READ: Scope.ALL,
+    P.CDRS_READ: Scope.ALL,
 }
 
 GRANTS: dict[Role, dict[Permission, Scope]] = {
@@ -64,6 +69,7 @@ GRANTS: dict[Role, dict[Permission, Scope]] = {
         P.USERS_MANAGE: Scope.ALL,
         P.SITES_MANAGE: Scope.ALL,
         P.FILES_READ: Scope.ALL,
+        P.TARIFFS_MANAGE: Scope.ALL,
     },
     Role.TECHNICIAN: {
         **_STAFF_READ,
@@ -81,6 +87,8 @@ GRANTS: dict[Role, dict[Permission, Scope]] = {
         P.STATIONS_READ: Scope.ALL,
         P.SITES_READ: Scope.ALL,
         P.SESSIONS_READ: Scope.ORGANIZATION,
+        P.TARIFFS_READ: Scope.ALL,
+        P.CDRS_READ: Scope.ORGANIZATION,
         P.TOKENS_READ: Scope.ORGANIZATION,
         P.TOKENS_MANAGE: Scope.ORGANIZATION,
         P.USERS_READ: Scope.ORGANIZATION,
@@ -89,6 +97,8 @@ GRANTS: dict[Role, dict[Permission, Scope]] = {
         P.STATIONS_READ: Scope.ALL,  # find a free charger
         P.SITES_READ: Scope.ALL,
         P.SESSIONS_READ: Scope.OWN,
+        P.TARIFFS_READ: Scope.ALL,  # prices are shown before charging
+        P.CDRS_READ: Scope.OWN,
         P.TOKENS_READ: Scope.OWN,
     },
 }
