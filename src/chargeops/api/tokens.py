@@ -22,8 +22,8 @@ from chargeops.core.access import Permission, Principal
 from chargeops.core.errors import InvalidInput
 from chargeops.core.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, decode_cursor, encode_cursor
 from chargeops.stations import service as stations
-from chargeops.storage.http import DbSession, requires
-from chargeops.storage.writer import GroupCommitWriter, Work
+from chargeops.storage.http import DbSession, requires, writer_of
+from chargeops.storage.writer import Work
 from chargeops.users import local_lists, tokens
 from chargeops.users.token_schemas import TokenChanges, TokenIn, TokenOut
 
@@ -82,7 +82,7 @@ async def create_token(body: TokenIn, request: Request, principal: Manager) -> T
     async def unit(w: Work) -> TokenOut:
         return TokenOut.of(await tokens.create_token(w.session, principal, values))
 
-    created = await _writer(request).submit(unit)
+    created = await writer_of(request).submit(unit)
     created.local_list_commands = await _carry(request, created.id_tag, principal)
     return created
 
@@ -105,7 +105,7 @@ async def update_token(
         _, after = await tokens.update_token(w.session, principal, token_id, changes)
         return TokenOut.of(after)
 
-    changed = await _writer(request).submit(unit)
+    changed = await writer_of(request).submit(unit)
     changed.local_list_commands = await _carry(request, changed.id_tag, principal)
     return changed
 
@@ -120,14 +120,9 @@ async def delete_token(token_id: int, request: Request, principal: Manager) -> R
     async def unit(w: Work) -> str:
         return (await tokens.delete_token(w.session, principal, token_id)).id_tag
 
-    id_tag = await _writer(request).submit(unit)
+    id_tag = await writer_of(request).submit(unit)
     await _carry(request, id_tag, principal)
     return Response(status_code=204)
-
-
-def _writer(request: Request) -> GroupCommitWriter:
-    writer: GroupCommitWriter = request.app.state.writer
-    return writer
 
 
 async def carry_token_change(request: Request, id_tag: str, principal: Principal) -> list[Command]:

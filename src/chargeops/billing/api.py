@@ -55,18 +55,13 @@ from chargeops.core.pagination import (
     newest_first,
 )
 from chargeops.stations.service import require_station
-from chargeops.storage.http import DbSession, requires
-from chargeops.storage.writer import GroupCommitWriter, Work
+from chargeops.storage.http import DbSession, requires, writer_of
+from chargeops.storage.writer import Work
 
 router = APIRouter(tags=["billing"])
 Reader = Annotated[Principal, requires(Permission.TARIFFS_READ)]
 Manager = Annotated[Principal, requires(Permission.TARIFFS_MANAGE)]
 CdrReader = Annotated[Principal, requires(Permission.CDRS_READ)]
-
-
-def _writer(request: Request) -> GroupCommitWriter:
-    writer: GroupCommitWriter = request.app.state.writer
-    return writer
 
 
 def _utc(value: datetime | None) -> datetime | None:
@@ -121,7 +116,7 @@ async def create_tariff(body: TariffIn, request: Request, principal: Manager) ->
         )
         return await _shown(w.session, tariff)
 
-    return await _writer(request).submit(unit)
+    return await writer_of(request).submit(unit)
 
 
 @router.get("/tariffs/{tariff_id}", response_model=TariffOut, summary="One tariff")
@@ -136,7 +131,7 @@ async def rename_tariff(
     async def unit(w: Work) -> TariffOut:
         return await _shown(w.session, await service.rename_tariff(w.session, tariff_id, body.name))
 
-    return await _writer(request).submit(unit)
+    return await writer_of(request).submit(unit)
 
 
 @router.delete(
@@ -148,7 +143,7 @@ async def delete_tariff(tariff_id: int, request: Request, principal: Manager) ->
     async def unit(w: Work) -> None:
         await service.delete_tariff(w.session, tariff_id)
 
-    await _writer(request).submit(unit)
+    await writer_of(request).submit(unit)
     return Response(status_code=204)
 
 
@@ -177,7 +172,7 @@ async def add_version(
         )
         return VersionOut.of(version)
 
-    return await _writer(request).submit(unit)
+    return await writer_of(request).submit(unit)
 
 
 @router.get(
@@ -209,7 +204,7 @@ async def assign_tariff(
         row = await service.assign(w.session, tariff_id, target, valid_from=valid_from)
         return AssignmentOut.of(row)
 
-    return await _writer(request).submit(unit)
+    return await writer_of(request).submit(unit)
 
 
 @router.delete(
@@ -242,7 +237,7 @@ async def unassign_tariff(
     async def unit(w: Work) -> None:
         await service.unassign(w.session, tariff_id, target)
 
-    await _writer(request).submit(unit)
+    await writer_of(request).submit(unit)
     return Response(status_code=204)
 
 
@@ -492,4 +487,4 @@ async def credit_cdr(
     async def unit(w: Work) -> CdrDetail:
         return CdrDetail.of(await cdrs.credit_cdr(w, cdr_id, body.reason))
 
-    return await _writer(request).submit(unit)
+    return await writer_of(request).submit(unit)

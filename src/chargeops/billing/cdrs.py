@@ -72,7 +72,9 @@ _MONEY_KEYS = frozenset({"cost_excl_vat", "cost_incl_vat", "excl_vat", "incl_vat
 
 # prices nothing: how an unpriced session is still measured into periods
 _UNPRICED = TariffValue(
-    currency="XXX",  # ISO 4217: no currency involved
+    # ISO 4217's own code for "no currency is involved": this tariff only measures
+    # (everything costs 0); the unpriced CDR itself records no currency
+    currency="XXX",
     elements=(TariffElement((PriceComponent(DimensionType.ENERGY, Decimal(0)),)),),
 )
 

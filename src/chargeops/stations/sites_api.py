@@ -11,17 +11,12 @@ from chargeops.core.errors import InvalidInput
 from chargeops.core.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, decode_cursor, encode_cursor
 from chargeops.stations import service, sites
 from chargeops.stations.schemas import SiteChanges, SiteIn, SiteOut, StationChanges, StationOut
-from chargeops.storage.http import DbSession, requires
-from chargeops.storage.writer import GroupCommitWriter, Work
+from chargeops.storage.http import DbSession, requires, writer_of
+from chargeops.storage.writer import Work
 
 router = APIRouter(tags=["sites"])
 _READ = [requires(Permission.SITES_READ)]
 _MANAGE = [requires(Permission.SITES_MANAGE)]
-
-
-def _writer(request: Request) -> GroupCommitWriter:
-    writer: GroupCommitWriter = request.app.state.writer
-    return writer
 
 
 def _values(body: SiteChanges) -> dict[str, Any]:
@@ -72,7 +67,7 @@ async def create_site(body: SiteIn, request: Request) -> SiteOut:
     async def unit(w: Work) -> SiteOut:
         return SiteOut.of(await sites.create_site(w.session, values), 0, [])
 
-    return await _writer(request).submit(unit)
+    return await writer_of(request).submit(unit)
 
 
 @router.patch(
@@ -86,7 +81,7 @@ async def update_site(site_id: int, body: SiteChanges, request: Request) -> Site
         station_ids = await sites.stations_at(w.session, site_id)
         return SiteOut.of(site, len(station_ids), station_ids)
 
-    return await _writer(request).submit(unit)
+    return await writer_of(request).submit(unit)
 
 
 @router.delete(
@@ -99,7 +94,7 @@ async def delete_site(site_id: int, request: Request) -> Response:
     async def unit(w: Work) -> None:
         await sites.delete_site(w.session, site_id)
 
-    await _writer(request).submit(unit)
+    await writer_of(request).submit(unit)
     return Response(status_code=204)
 
 
@@ -117,6 +112,6 @@ async def update_station(
     async def unit(w: Work) -> None:
         await sites.move_station(w, station_id, site_id)
 
-    await _writer(request).submit(unit)
+    await writer_of(request).submit(unit)
     row, connectors = await service.get_station(db, station_id)
     return StationOut.of(row, connectors)

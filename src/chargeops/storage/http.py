@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from chargeops.core.access import Permission, Principal
 from chargeops.core.errors import Forbidden, Unauthorized
+from chargeops.storage.writer import GroupCommitWriter
 
 
 async def db_session(request: Request) -> AsyncIterator[AsyncSession]:
@@ -20,6 +21,13 @@ async def db_session(request: Request) -> AsyncIterator[AsyncSession]:
 
 
 DbSession = Annotated[AsyncSession, Depends(db_session)]
+
+
+def writer_of(request: Request) -> GroupCommitWriter:
+    """The server's group-commit writer: the one way a request writes (on SQLite a
+    second writer in the process would stall the gateway's)."""
+    writer: GroupCommitWriter = request.app.state.writer
+    return writer
 
 
 def requires(permission: Permission) -> Any:

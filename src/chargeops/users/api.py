@@ -18,8 +18,8 @@ from sqlalchemy.exc import IntegrityError
 from chargeops.core.access import Permission, Principal, Role, Scope
 from chargeops.core.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
 from chargeops.core.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, before_id, newest_first
-from chargeops.storage.http import DbSession, requires
-from chargeops.storage.writer import GroupCommitWriter, UnitFn, Work
+from chargeops.storage.http import DbSession, requires, writer_of
+from chargeops.storage.writer import UnitFn, Work
 from chargeops.users import accounts, login
 from chargeops.users import service as keys
 from chargeops.users.models import ApiKey
@@ -53,11 +53,6 @@ UsersReader = Annotated[Principal, requires(P.USERS_READ)]
 UsersManager = Annotated[Principal, requires(P.USERS_MANAGE)]
 OrganizationsManager = Annotated[Principal, requires(P.ORGANIZATIONS_MANAGE)]
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
-
-
-def _writer(request: Request) -> GroupCommitWriter:
-    writer: GroupCommitWriter = request.app.state.writer
-    return writer
 
 
 def _forget(request: Request, logins: Iterable[int] = (), key_hashes: Iterable[str] = ()) -> None:
@@ -122,7 +117,7 @@ async def change_own_password(
     lockout like a failed login. The login making the request stays; the others end."""
     ended = await accounts.change_password(
         db,
-        _writer(request),
+        writer_of(request),
         _user_id(principal),
         body.current_password,
         body.new_password,
@@ -172,7 +167,7 @@ async def create_user(
         return UserOut.of(user)
 
     try:
-        return await _writer(request).submit(unit)
+        return await writer_of(request).submit(unit)
     except IntegrityError:  # created by someone else since we looked
         raise Conflict(f"a user with email {email} already exists") from None
 
@@ -217,7 +212,7 @@ async def update_user(
         update = await accounts.update_user(work.session, user_id, changes, actor=principal)
         return UserOut.of(update.user), update
 
-    shown, update = await _writer(request).submit(unit)
+    shown, update = await writer_of(request).submit(unit)
     _forget(request, logins=update.changed_logins, key_hashes=update.changed_keys)
     return shown
 
@@ -304,7 +299,7 @@ async def _organization_write(
     request: Request, unit: UnitFn[OrganizationOut], name: str
 ) -> OrganizationOut:
     try:
-        return await _writer(request).submit(unit)
+        return await writer_of(request).submit(unit)
     except IntegrityError:  # named so by someone else since we looked
         raise Conflict(f"an organization named {name.strip()!r} already exists") from None
 
@@ -375,7 +370,7 @@ async def create_api_key(body: ApiKeyIn, request: Request, principal: SignedIn) 
         row, email = await keys.get_api_key(work.session, new.id)
         return ApiKeyCreated(**ApiKeyOut.of(row, email).model_dump(), key=new.key)
 
-    return await _writer(request).submit(unit)
+    return await writer_of(request).submit(unit)
 
 
 @router.delete(
@@ -395,6 +390,6 @@ async def revoke_api_key(
     async def unit(work: Work) -> ApiKey:
         return await keys.revoke_api_key(work.session, key_id)
 
-    revoked = await _writer(request).submit(unit)
+    revoked = await writer_of(request).submit(unit)
     _forget(request, key_hashes=[revoked.key_hash])
     return Response(status_code=204)
