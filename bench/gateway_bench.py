@@ -16,6 +16,12 @@ run. Figures are only comparable within a run: the load generator shares the cor
     python bench/gateway_bench.py --quick            # ~500 stations, a few minutes
     python bench/gateway_bench.py                    # the 10,000-station bar
     python bench/gateway_bench.py --targets sqlite --steps 10000x10,10000x2,10000x1
+
+A target named ``sqlite-nolog`` or ``postgres-nolog`` is the same server with the OCPP
+message log off (CHARGEOPS_MESSAGE_LOG_DAYS=0); ``--baseline`` puts the ratios against
+it, so the cost of the log is measured in one run:
+
+    python bench/gateway_bench.py --quick --targets sqlite-nolog,sqlite --baseline sqlite-nolog
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ import contextlib
 import json
 import math
 import os
+import re
 import shutil
 import signal
 import socket
@@ -48,7 +55,8 @@ CHARGEOPS = str(Path(sys.executable).parent / "chargeops")
 PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 PG_DB = "chargeops_bench"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-TARGETS = ("bare", "sqlite", "postgres")
+TARGETS = ("bare", "sqlite", "postgres", "sqlite-nolog", "postgres-nolog")
+NO_LOG = "-nolog"  # a target name's suffix: the message log off
 ID_TAG = "BENCHTAG"
 
 
@@ -124,6 +132,12 @@ class Target:
     log_path: Path | None = None
     database_url: str | None = None
     env: dict[str, str] = field(default_factory=dict)
+    message_log_days: int | None = None  # None: the server's default
+
+    @property
+    def kind(self) -> str:
+        """bare, sqlite or postgres: what the target runs, whatever its variant."""
+        return self.name.removesuffix(NO_LOG)
 
     @property
     def url(self) -> str:
@@ -132,7 +146,7 @@ class Target:
     def prepare(self) -> None:
         """Fresh database, schema and the load generator's id tag (a known, accepted card)."""
         self.env = dict(os.environ)
-        if self.name == "bare":
+        if self.kind == "bare":
             return
         self.database_url = self._prepare_database()
         self.env.update(
@@ -142,6 +156,9 @@ class Target:
             CHARGEOPS_HTTP_PORT=str(self.http_port),
             CHARGEOPS_UNKNOWN_STATIONS="accept",
         )
+        days = 0 if self.name.endswith(NO_LOG) else self.message_log_days
+        if days is not None:
+            self.env["CHARGEOPS_MESSAGE_LOG_DAYS"] = str(days)
         for command in (["db", "upgrade"], ["token", "add", ID_TAG]):
             subprocess.run(
                 [CHARGEOPS, *command], env=self.env, check=True, capture_output=True, timeout=120
@@ -149,7 +166,7 @@ class Target:
 
     def start(self, ready_timeout: float = 120.0) -> None:
         """Start the server (on the prepared database) and wait until it answers."""
-        if self.name == "bare":
+        if self.kind == "bare":
             argv = [PYTHON, str(BENCH / "bare_server.py"), "--port", str(self.ocpp_port)]
         else:
             argv = [CHARGEOPS, "serve"]
@@ -168,7 +185,7 @@ class Target:
         raise RuntimeError(f"{self.name} server not ready in {ready_timeout} s:\n{self.log_tail()}")
 
     def _is_ready(self) -> bool:
-        if self.name == "bare":
+        if self.kind == "bare":
             with (
                 contextlib.suppress(OSError),
                 socket.create_connection(("127.0.0.1", self.ocpp_port), timeout=1),
@@ -184,8 +201,8 @@ class Target:
             return False
 
     def _prepare_database(self) -> str:
-        if self.name == "sqlite":
-            return f"sqlite+aiosqlite:///{self.workdir}/bench.db"
+        if self.kind == "sqlite":
+            return f"sqlite+aiosqlite:///{self._sqlite_path}"
         _psql(f"DROP DATABASE IF EXISTS {PG_DB} WITH (FORCE)")
         _psql(f"CREATE DATABASE {PG_DB}")
         return f"postgresql+asyncpg://postgres@127.0.0.1:5432/{PG_DB}"
@@ -208,24 +225,38 @@ class Target:
             shutil.copy(self.log_path, keep_log_in / self.log_path.name)
         return code
 
+    @property
+    def _sqlite_path(self) -> Path:
+        return self.workdir / f"{self.name}-bench.db"  # one per target of the run
+
     def cleanup(self) -> None:
-        if self.name == "postgres":
+        if self.kind == "postgres":
             with contextlib.suppress(subprocess.CalledProcessError):
                 _psql(f"DROP DATABASE IF EXISTS {PG_DB} WITH (FORCE)")
 
     def count_rows(self, table: str) -> int | None:
         """Rows in one of chargeops' tables, to check durable storage against what was sent."""
         try:
-            if self.name == "sqlite":
-                with contextlib.closing(sqlite3.connect(self.workdir / "bench.db")) as db:
+            if self.kind == "sqlite":
+                with contextlib.closing(sqlite3.connect(self._sqlite_path)) as db:
                     return int(db.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
-            if self.name == "postgres":
+            if self.kind == "postgres":
                 url = f"postgresql://postgres@127.0.0.1:5432/{PG_DB}"
                 out = _psql(f"SELECT count(*) FROM {table}", url=url)
                 return int(out.strip())
         except (sqlite3.Error, subprocess.CalledProcessError, ValueError):
             return None
         return None
+
+    def frames_not_logged(self) -> int:
+        """Frames the message log dropped, as its warnings in the server log count them."""
+        if self.log_path is None or not self.log_path.exists():
+            return 0
+        found = re.findall(
+            r"message log: (\d+) OCPP frames were not logged",
+            self.log_path.read_text(errors="replace"),
+        )
+        return sum(int(n) for n in found)
 
     def log_tail(self, lines: int = 30) -> str:
         if self.log_path is None or not self.log_path.exists():
@@ -275,7 +306,7 @@ def run_loadgen(
     server_pid = target.proc.pid
     argv = [PYTHON, str(BENCH / "loadgen.py"), mode, "--url", target.url, *options]
     print(f"  {mode}: {' '.join(options)}", file=sys.stderr, flush=True)
-    is_pg = target.name == "postgres"
+    is_pg = target.kind == "postgres"
 
     def sample() -> tuple[float, float, float, float, float]:
         db = postgres_cpu_s() if is_pg else 0.0
@@ -427,6 +458,10 @@ def bench_target(target: Target, args: argparse.Namespace) -> dict[str, Any]:
                 out["exit_codes"].append(code)
                 if code not in (0, -signal.SIGINT, 130):
                     out["server_log_tail"] = target.log_tail()
+        if target.kind != "bare" and target.proc is not None and target.proc.poll() is not None:
+            # stopped: what the message log buffered is written by now
+            out["message_log_rows"] = target.count_rows("ocpp_messages")
+            out["message_log_lost"] = target.frames_not_logged()
     finally:
         target.stop(keep_log_in=args.logs)
         target.cleanup()
@@ -508,9 +543,10 @@ def _ratio(value: Any, base: Any) -> str:
     return f"{value / base:.2f}x"
 
 
-def render(results: list[dict[str, Any]]) -> str:
-    """A markdown table: one column per target, chargeops as a ratio of the bare server."""
-    bare = next((r for r in results if r["target"] == "bare"), None)
+def render(results: list[dict[str, Any]], baseline: str = "bare") -> str:
+    """A markdown table: one column per target, each as a ratio of the baseline (the bare
+    server, or chargeops with the message log off)."""
+    bare = next((r for r in results if r["target"] == baseline), None)
 
     def steady0(r: dict[str, Any], key: str) -> Any:
         return r["steady"][0].get(key) if r.get("steady") else None
@@ -560,11 +596,16 @@ def render(results: list[dict[str, Any]]) -> str:
             True,
         ),
         ("flood per server core, calls/s", lambda r: _per_core(r.get("flood")), True),
+        (
+            "message log rows written / frames lost",
+            lambda r: f"{r['message_log_rows']} / {r['message_log_lost']}",
+            False,
+        ),
     ]
     names = [r["target"] for r in results]
     header = ["figure", *names]
     if bare is not None:
-        header += [f"{n}/bare" for n in names if n != "bare"]
+        header += [f"{n}/{baseline}" for n in names if n != baseline]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for label, get, ratio in rows:
         values = [str(_safe(get, r)) for r in results]
@@ -575,7 +616,7 @@ def render(results: list[dict[str, Any]]) -> str:
             cells += [
                 _ratio(_safe(get, r), _safe(get, bare)) if ratio else ""
                 for r in results
-                if r["target"] != "bare"
+                if r["target"] != baseline
             ]
         lines.append("| " + " | ".join(cells) + " |")
     for r in results:
@@ -676,6 +717,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--keep-going", action="store_true", help="run every --steps step even after a failure"
     )
+    parser.add_argument(
+        "--baseline",
+        default="bare",
+        help="the target the others are a ratio of (e.g. sqlite-nolog: the log's cost)",
+    )
+    parser.add_argument(
+        "--message-log-days",
+        type=int,
+        help="CHARGEOPS_MESSAGE_LOG_DAYS for chargeops targets (0: log off; "
+        "default: the server's; a -nolog target is always 0)",
+    )
     parser.add_argument("--ocpp-port", type=int, default=9100)
     parser.add_argument("--http-port", type=int, default=8100)
     parser.add_argument("--json", type=Path, help="also write all results to this file")
@@ -697,6 +749,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     unknown = set(args.targets) - set(TARGETS)
     if unknown:
         parser.error(f"unknown targets: {', '.join(sorted(unknown))}")
+    if args.baseline != "bare" and args.baseline not in args.targets:
+        parser.error(f"the baseline {args.baseline} is not among the targets")
     args.phases = [p.strip() for p in args.phases.split(",") if p.strip()]
     if set(args.phases) - set(PHASES):
         parser.error(f"unknown phases: {', '.join(sorted(set(args.phases) - set(PHASES)))}")
@@ -735,6 +789,7 @@ def main(argv: list[str] | None = None) -> None:
         for name in args.targets:
             print(f"== {name}", file=sys.stderr, flush=True)
             target = Target(name, args.ocpp_port, args.http_port, workdir)
+            target.message_log_days = args.message_log_days
             try:
                 results.append(bench_target(target, args))
             except Exception as exc:
@@ -750,7 +805,7 @@ def main(argv: list[str] | None = None) -> None:
         args.json.write_text(json.dumps({"meta": meta, "results": results}, indent=2, default=str))
     source = meta["chargeops_source"]
     print(f"# gateway benchmark {started}, {os.cpu_count()} cores, chargeops {source}\n")
-    print(render([r for r in results if "error" not in r]))
+    print(render([r for r in results if "error" not in r], args.baseline))
     for r in results:
         if "error" in r:
             print(f"\n{r['target']}: FAILED: {r['error']}")

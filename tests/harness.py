@@ -75,8 +75,12 @@ class RunningServer:
             await session.commit()
 
     def api(self) -> httpx.AsyncClient:
+        # httpx's 5 s default is shorter than a loaded CI machine can stall a test server
+        # (3 workers on 2 cores, browsers beside them): a wait, not a limit under test
         return httpx.AsyncClient(
-            base_url=self.http_url, headers={"Authorization": f"Bearer {self.api_key}"}
+            base_url=self.http_url,
+            headers={"Authorization": f"Bearer {self.api_key}"},
+            timeout=30,
         )
 
     async def get(self, path: str, **params: Any) -> Any:

@@ -1,8 +1,9 @@
 """The composition root: builds every part from the settings and runs them in one process.
 
-Start order: logging, database (migrations), writer, gateway, HTTP. Stop order is the
-reverse of what depends on what: stop taking connections and close the sockets, let the
-handlers finish writing, stop the HTTP server, drain the writer, close the database.
+Start order: logging, database (migrations), writer, message log, gateway, HTTP. Stop
+order is the reverse of what depends on what: stop taking connections and close the
+sockets, let the handlers finish writing, write what the message log buffered, stop the
+HTTP server, drain the writer, close the database.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import os
 import secrets
 import socket
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +23,9 @@ import uvicorn
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from chargeops import migrations, web
+from chargeops.alerts.delivery import DeliveryConfig, Dispatcher
+from chargeops.alerts.engine import AlertEngine
+from chargeops.alerts.incidents import Links
 from chargeops.api.app import GatewayStatus, create_app
 from chargeops.billing.cdrs import CdrRecorder
 from chargeops.bus import MemoryBus
@@ -40,6 +45,11 @@ from chargeops.files.store import FileStore
 from chargeops.gateway.admission import Admission
 from chargeops.gateway.handlers import ChargerHandlers
 from chargeops.gateway.server import Gateway, GatewayConfig
+from chargeops.integrations.sms import SmsGatewayConfig
+from chargeops.integrations.smtp import SmtpConfig
+from chargeops.monitoring import message_log
+from chargeops.monitoring.detectors import Thresholds
+from chargeops.monitoring.service import Monitor, MonitoringConfig
 from chargeops.stations import service as stations
 from chargeops.storage.engine import (
     WriterConnection,
@@ -47,6 +57,7 @@ from chargeops.storage.engine import (
     hot_path_sessions,
     session_factory,
 )
+from chargeops.storage.jobs import Scheduler
 from chargeops.storage.writer import GroupCommitWriter
 
 log = logging.getLogger(__name__)
@@ -104,6 +115,34 @@ def _stored_secret(data_dir: Path) -> str:
     return path.read_text().strip()
 
 
+def _delivery_config(s: Settings) -> DeliveryConfig:
+    """How notifications leave: the SMTP server and SMS gateway, when configured."""
+    smtp = None
+    if s.smtp_host and s.smtp_sender:
+        smtp = SmtpConfig(
+            host=s.smtp_host,
+            port=s.smtp_port,
+            security=s.smtp_security,
+            username=s.smtp_username,
+            password=s.smtp_password.get_secret_value() if s.smtp_password else None,
+            sender=s.smtp_sender,
+            verify_certificates=s.smtp_verify,
+        )
+    sms = None
+    if s.sms_url:
+        sms = SmsGatewayConfig(
+            url=s.sms_url,
+            format=s.sms_format,
+            to_field=s.sms_to_field,
+            text_field=s.sms_text_field,
+            sender_field=s.sms_sender_field,
+            sender=s.sms_sender,
+            extra=s.sms_extra,
+            authorization=(s.sms_authorization.get_secret_value() if s.sms_authorization else None),
+        )
+    return DeliveryConfig(smtp=smtp, sms=sms)
+
+
 class Application:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -119,6 +158,20 @@ class Application:
         self._web_app: Any = None  # the HTTP app, whose console streams end at stop
         self.cdrs: CdrRecorder | None = None
         self._cdr_catch_up: asyncio.Task[int] | None = None
+        self.message_log: message_log.MessageLog | None = None
+        self.scheduler: Scheduler | None = None
+        self.monitor: Monitor | None = None
+        self.alerts: AlertEngine | None = None
+        self.dispatcher: Dispatcher | None = None
+
+    @property
+    def console_url(self) -> str:
+        """Where people reach the console: links in alerts point there."""
+        s = self.settings
+        if s.public_url:
+            return s.public_url.rstrip("/")
+        host = "localhost" if s.host in ("0.0.0.0", "::", "") else s.host
+        return f"http://{host}:{s.http_port}"
 
     async def start(self) -> None:
         s = self.settings
@@ -139,7 +192,39 @@ class Application:
             writer = self.writer
             DB_WRITER_BACKLOG.set_function(lambda: writer.backlog)
             hot_reads, self._hot_connection = await hot_path_sessions(self.engine, self.sessions)
+            # periodic jobs, each run by one process of a cluster
+            self.scheduler = Scheduler(self.writer)
+            self.monitor = Monitor(
+                self.writer,
+                self.sessions,
+                MonitoringConfig(
+                    heartbeat_interval_s=s.heartbeat_interval,
+                    offline_grace_s=s.offline_grace,
+                    thresholds=Thresholds.from_mapping(s.anomaly_thresholds),
+                ),
+            )
+            await self.monitor.recover()  # before any station connects
+            self.monitor.install(self.bus, self.scheduler)
+            self.alerts = AlertEngine(self.writer, self.sessions, Links(self.console_url))
+            await self.alerts.start()  # the default rules, on a new installation
+            self.alerts.install(self.bus, self.scheduler)
+            self.dispatcher = Dispatcher(self.writer, self.sessions, _delivery_config(s))
+            self.dispatcher.install(
+                self.bus, self.scheduler, every=timedelta(seconds=s.notify_every)
+            )
+            self.dispatcher.start()
             handlers = ChargerHandlers(self.writer, heartbeat_interval_s=s.heartbeat_interval)
+            if s.message_log_days > 0:
+                self.message_log = message_log.MessageLog(
+                    self.writer, flush_interval_s=s.message_log_flush_s
+                )
+                self.message_log.start()
+                writer, days = self.writer, s.message_log_days
+                self.scheduler.add(  # retention, hourly
+                    "monitoring.message_log_retention",
+                    timedelta(hours=1),
+                    lambda now: message_log.purge_expired(writer, days),
+                )
             self.gateway = Gateway(
                 GatewayConfig(
                     host=s.host,
@@ -150,6 +235,7 @@ class Application:
                 Admission(hot_reads, s.unknown_stations),
                 handlers,
                 self.writer,
+                self.message_log,
             )
             try:
                 await self.gateway.start()
@@ -185,7 +271,10 @@ class Application:
                 s.secret_key or _stored_secret(s.data_dir),
                 self.bus,
             )
+            app.state.message_log_days = s.message_log_days  # the console says how long
+            app.state.alert_links = self.alerts.links
             web.install(app)  # the console, beside the API it builds on
+            self.scheduler.start()
             self._web_app = app
             config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="off")
             self._http = _EmbeddedHttpServer(config)
@@ -208,10 +297,19 @@ class Application:
         )
 
     async def stop(self) -> None:
+        if self.scheduler is not None:
+            await self.scheduler.stop()  # a job cut short runs again at its next turn
+            self.scheduler = None
+        if self.dispatcher is not None:
+            await self.dispatcher.stop()  # what it did not send waits in the outbox
+            self.dispatcher = None
         if self.gateway is not None:
             await self.gateway.stop()  # fails the calls still awaiting an answer
         if self.commands is not None:
             await self.commands.drain()  # ...and their records say so
+        if self.message_log is not None:
+            await self.message_log.stop()  # the last frames, while the writer still runs
+            self.message_log = None
         if self._web_app is not None:
             web.shutdown(self._web_app)  # open live pages would hold the HTTP server up
         if self._http is not None and self._http_task is not None:

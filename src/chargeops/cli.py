@@ -27,6 +27,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from chargeops import __version__
 from chargeops import cli_remote as remote
 from chargeops.app import Application, open_database
+from chargeops.billing import accounts as billing_accounts
+from chargeops.billing import invoices
+from chargeops.billing import service as tariffs
+from chargeops.billing.models import Invoice
 from chargeops.config import Settings
 from chargeops.core import collector, logs
 from chargeops.core.access import Role, parse_roles
@@ -63,6 +67,9 @@ token_app = typer.Typer(
     help="Id tokens (RFID cards, app tokens) that may charge.", no_args_is_help=True
 )
 apikey_app = typer.Typer(help="API keys for the HTTP API.", no_args_is_help=True)
+billing_app = typer.Typer(
+    help="Invoicing: the operator's details and the monthly run.", no_args_is_help=True
+)
 user_app = typer.Typer(
     help="People who log in: staff, fleet managers, drivers.", no_args_is_help=True
 )
@@ -71,6 +78,7 @@ app.add_typer(station_app, name="station")
 app.add_typer(token_app, name="token")
 app.add_typer(apikey_app, name="apikey")
 app.add_typer(user_app, name="user")
+app.add_typer(billing_app, name="billing")
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
@@ -231,6 +239,41 @@ async def _demo_site(session: AsyncSession, name: str, zone: str) -> int:
     return (await sites.create_site(session, {"name": name, "time_zone": zone})).id
 
 
+DEMO_TARIFF = {
+    "currency": "EUR",
+    "elements": [
+        {"price_components": [{"type": "ENERGY", "price": "0.42", "vat": "19", "step_size": 1}]},
+        {
+            # an idle fee once the car has sat 30 minutes without charging
+            "price_components": [
+                {"type": "PARKING_TIME", "price": "6.00", "vat": "19", "step_size": 60}
+            ],
+            "restrictions": {"min_duration": 1800},
+        },
+    ],
+}
+
+
+async def _demo_billing(session: AsyncSession) -> None:
+    """A network price and the operator's details, unless set in an earlier demo: the
+    demo's sessions get a price, a CDR and (for its driver) a receipt."""
+    if await billing_accounts.get_issuer(session) is None:
+        await billing_accounts.set_issuer(
+            session,
+            {
+                "name": "Demo Charging GmbH",
+                "address": "Hafenstraße 1\n20457 Hamburg\nGermany",
+                "vat_id": "DE000000000",
+                "email": "billing@demo.chargeops",
+                "bank_details": "IBAN DE00 0000 0000 0000 0000 00",
+                "time_zone": "Europe/Berlin",
+            },
+        )
+    if not await tariffs.list_tariffs(session):
+        tariff = await tariffs.create_tariff(session, "Standard", document=DEMO_TARIFF)
+        await tariffs.assign(session, tariff.id, tariffs.check_target({"scope": "default"}))
+
+
 async def _demo_user(session: AsyncSession, email: str, role: str, password_hash: str) -> Any:
     """The demo's user, made or given this run's password (and made active again)."""
     user = await accounts.find_user(session, email)
@@ -292,6 +335,7 @@ def demo(
             token, _ = await tokens.add_token(session, tag)
             if i == 0:  # the demo driver's own card: their sessions show in the console
                 token.user_id = driver
+        await _demo_billing(session)
         stamp = datetime.now().astimezone().strftime("%Y-%m-%d %H:%M:%S")
         return (await users.create_api_key(session, f"demo {stamp}")).key
 
@@ -892,3 +936,88 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+# --- billing ----------------------------------------------------------------------------
+
+
+@billing_app.command("run")
+def billing_run(
+    month: Annotated[
+        str | None,
+        typer.Option(help="the month to invoice, e.g. 2026-10; default: last month"),
+    ] = None,
+) -> None:
+    """Issue a month's invoices to account customers (and any receipt still owed).
+    Safe to run again: what was invoiced is never invoiced twice."""
+
+    def issued(invoice: Invoice) -> None:
+        typer.echo(f"  {invoices.summary_line(invoice)}")
+
+    async def go() -> invoices.RunResult:
+        engine, sessions = await open_database(settings().database_url)
+
+        async def transact(fn: Callable[[AsyncSession], Awaitable[Any]]) -> Any:
+            async with sessions() as session:
+                result = await fn(session)
+                await session.commit()
+                return result
+
+        try:
+            return await invoices.run_month(transact, month, on_issued=issued)
+        finally:
+            await engine.dispose()
+
+    result = run(go())
+    name = f"{result.month.name} ({result.month.time_zone})"
+    if not result.invoices and not result.receipts:
+        typer.echo(f"{name}: nothing left to invoice; no invoice issued.")
+        return
+    totals = ", ".join(f"{currency} {amount}" for currency, amount in result.totals().items())
+    typer.echo(
+        f"{name}: issued {len(result.invoices)} invoice(s) for {result.sessions} session(s)"
+        + (f", {totals} incl. VAT" if totals else "")
+        + (f", and {result.receipts} receipt(s) still owed" if result.receipts else "")
+        + "."
+    )
+
+
+@billing_app.command("issuer")
+def billing_issuer(
+    name: Annotated[str, typer.Option(help="the operator's legal name")],
+    address: Annotated[str, typer.Option(help=r"postal address; \n or new lines separate lines")],
+    vat_id: Annotated[str | None, typer.Option(help="VAT identification number")] = None,
+    company_id: Annotated[str | None, typer.Option(help="trade register number")] = None,
+    email: Annotated[str | None, typer.Option()] = None,
+    phone: Annotated[str | None, typer.Option()] = None,
+    website: Annotated[str | None, typer.Option()] = None,
+    bank: Annotated[str | None, typer.Option(help="IBAN, BIC and bank, printed to pay")] = None,
+    terms: Annotated[int, typer.Option(help="days to pay a monthly invoice")] = 14,
+    invoice_prefix: Annotated[str, typer.Option()] = "INV",
+    credit_note_prefix: Annotated[str, typer.Option()] = "CN",
+    time_zone: Annotated[str, typer.Option(help="IANA zone months are counted in")] = "UTC",
+    footer: Annotated[str | None, typer.Option(help="legal text at the end")] = None,
+) -> None:
+    """Set the operator's legal details printed on every invoice (issued invoices keep
+    the details they were issued with)."""
+
+    def lines(text: str | None) -> str | None:
+        return None if text is None else text.replace("\\n", "\n")
+
+    values = {
+        "name": name,
+        "address": lines(address),
+        "vat_id": vat_id,
+        "company_id": company_id,
+        "email": email,
+        "phone": phone,
+        "website": website,
+        "bank_details": lines(bank),
+        "payment_terms_days": terms,
+        "invoice_prefix": invoice_prefix,
+        "credit_note_prefix": credit_note_prefix,
+        "time_zone": time_zone,
+        "footer": lines(footer),
+    }
+    run(_with_db(lambda session: billing_accounts.set_issuer(session, values)))
+    typer.echo(f"issuer set: {name}; invoices are numbered {invoice_prefix}-YYYY-NNNNNN")

@@ -101,10 +101,9 @@ async def test_failed_logins_are_slowed_down_then_locked(
     locked = await log_in(server, "driver@example.com")  # even the right password now
     assert unknown.status_code == 401
     assert codes[:-1] == [401] * (accounts.LOCK_AFTER - 1) and codes[-1] == 429
-    # the 4th answer waits 0.4 s on top of the hash; the first ones do not wait at all
-    # (how long a hash takes varies on a busy machine, so the wait is asserted, not a gap)
+    # the 4th answer waits 0.4 s on top of the hash (how long a hash takes varies a lot
+    # on a busy machine, so only the wait is asserted, never a comparison of durations)
     assert durations[accounts.SLOW_DOWN_AFTER] >= 0.4
-    assert min(durations[: accounts.SLOW_DOWN_AFTER]) < durations[accounts.SLOW_DOWN_AFTER]
     assert locked.status_code == 429 and "locked" in locked.json()["detail"]
 
 

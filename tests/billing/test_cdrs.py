@@ -124,8 +124,8 @@ async def charge_16(cp: Any, tag: str, connector: int = 1) -> int:
 
 
 async def stop_16(cp: Any, tx: int) -> None:
-    # an Eichrecht charger sends the meter's signed reading (OCMF) with the stop; the
-    # register itself is meterStop
+    # an Eichrecht charger sends the register at the end twice: as a plain value and as
+    # the meter's signed reading (OCMF), same instant, measurand and context; both count
     await cp.call(
         call16.StopTransaction(
             meter_stop=11_000,
@@ -136,7 +136,8 @@ async def stop_16(cp: Any, tx: int) -> None:
                 {
                     "timestamp": at(50.5),
                     "sampledValue": [
-                        {"value": OCMF, "format": "SignedData", "context": "Transaction.End"}
+                        {"value": "11000", "unit": "Wh", "context": "Transaction.End"},
+                        {"value": OCMF, "format": "SignedData", "context": "Transaction.End"},
                     ],
                 }
             ],

@@ -370,7 +370,16 @@ async def test_station_reconnects_and_boots_again_when_the_server_comes_back(
     csms: FakeCsms, fleet: Callable[..., Fleet]
 ) -> None:
     running = fleet(url=csms.url, stations=2, charge_duration_s=(60.0, 60.0), connectors=(1, 1))
-    await eventually(lambda: all(csms.logs[sid].starts for sid in running.ids))
+
+    def charging_with_an_answered_start(sid: str) -> bool:
+        # A meter value with the transaction id shows the station received the start's answer;
+        # one still in flight when the server stops is rightly sent again (and numbered anew).
+        log = csms.logs[sid]
+        if not log.starts:
+            return False
+        return bool(energies(log.meter_values, log.starts[0]["transaction_id"]))
+
+    await eventually(lambda: all(charging_with_an_answered_start(sid) for sid in running.ids))
 
     await csms.stop()  # the server goes away mid-transaction
     await asyncio.sleep(0.3)  # stations retry against a closed port meanwhile

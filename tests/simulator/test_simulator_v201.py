@@ -242,10 +242,12 @@ async def test_each_2_0_1_station_boots_charges_and_ends_its_transactions(
         assert evse["connector_id"] == 1
         assert {v["context"] for v in sampled(started)} == {"Transaction.Begin"}
 
-        assert len(updated) >= 2
+        # how many periodic samples fit in a short session depends on the machine's load:
+        # at least one, and the register only grows from the start
+        assert updated
         assert {e["trigger_reason"] for e in updated} == {"MeterValuePeriodic"}
-        readings = [energy(e) for e in updated]
-        assert readings == sorted(readings) and readings[-1] > readings[0] >= energy(started)
+        readings = [energy(started), *(energy(e) for e in updated)]
+        assert readings == sorted(readings) and readings[-1] > readings[0]
         units = {v["measurand"]: v["unit_of_measure"]["unit"] for v in sampled(updated[0])}
         assert units == {
             "Energy.Active.Import.Register": "Wh",

@@ -115,7 +115,16 @@ async def test_a_driver_sees_only_their_cards(console: Console) -> None:
     await page.get_by_role("button", name="Menu").click()
     nav = page.get_by_role("navigation", name="Main")
     await expect(nav.get_by_role("link")).to_have_text(
-        ["Home", "Stations", "Sessions", "My cards", "Sites"]
+        [
+            "Home",
+            "Stations",
+            "Sessions",
+            "My cards",
+            "Sites",
+            "Tariffs",
+            "My charges",
+            "Receipts",
+        ]
     )
     await nav.get_by_role("link", name="My cards").click()
     await expect(page.get_by_role("heading", name="My cards", level=1)).to_be_visible()

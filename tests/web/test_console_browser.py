@@ -47,7 +47,18 @@ async def test_an_operator_sees_the_whole_network(console: Console) -> None:
         # the frame: their name, their navigation, logout
         nav = page.get_by_role("navigation", name="Main")
         await expect(nav.get_by_role("link")).to_have_text(
-            ["Home", "Stations", "Sessions", "Tokens", "Sites", "Users"]
+            [
+                "Home",
+                "Stations",
+                "Sessions",
+                "Tokens",
+                "Sites",
+                "Users",
+                "Tariffs",
+                "CDRs",
+                "Invoices",
+                "Revenue",
+            ]
         )
         await expect(nav).to_contain_text("Olivia Operator")
         await expect(nav.get_by_role("button", name="Log out")).to_be_visible()
@@ -118,7 +129,16 @@ async def test_a_driver_sees_only_their_own_charging(console: Console) -> None:
         await expect(page.get_by_text("No finished sessions yet.")).to_be_visible()
         nav = page.get_by_role("navigation", name="Main")
         await expect(nav.get_by_role("link")).to_have_text(
-            ["Home", "Stations", "Sessions", "My cards", "Sites"]
+            [
+                "Home",
+                "Stations",
+                "Sessions",
+                "My cards",
+                "Sites",
+                "Tariffs",
+                "My charges",
+                "Receipts",
+            ]
         )
         await expect(nav).to_contain_text("Bob Driver")
         await console.shot(page, "driver-home-desktop")

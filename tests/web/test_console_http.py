@@ -257,8 +257,28 @@ async def test_each_person_sees_what_their_roles_allow(
         who: re.findall(r'<li><a href="(/[^"]*)"', pages[who]["/"].text)
         for who in ("olivia", "alice")
     }
-    assert menus["olivia"] == ["/", "/stations", "/sessions", "/tokens", "/sites", "/users"]
-    assert menus["alice"] == ["/", "/stations", "/sessions", "/tokens", "/sites"]
+    assert menus["olivia"] == [
+        "/",
+        "/stations",
+        "/sessions",
+        "/tokens",
+        "/sites",
+        "/users",
+        "/tariffs",
+        "/cdrs",
+        "/invoices",
+        "/revenue",
+    ]
+    assert menus["alice"] == [
+        "/",
+        "/stations",
+        "/sessions",
+        "/tokens",
+        "/sites",
+        "/tariffs",
+        "/cdrs",
+        "/invoices",
+    ]
 
     def station_ids(response: httpx.Response) -> list[str]:
         return re.findall(r'<tr data-station="([^"]+)">', response.text)

@@ -112,6 +112,10 @@ async def test_each_role_sees_the_people_it_may(server: RunningServer) -> None:
         ("/tokens", "Tokens"),
         ("/sites", "Sites"),
         ("/users", "Users"),
+        ("/tariffs", "Tariffs"),
+        ("/cdrs", "CDRs"),
+        ("/invoices", "Invoices"),
+        ("/revenue", "Revenue"),
     ]
     assert menus["alice"] == [
         ("/", "Home"),
@@ -119,8 +123,20 @@ async def test_each_role_sees_the_people_it_may(server: RunningServer) -> None:
         ("/sessions", "Sessions"),
         ("/tokens", "My cards"),
         ("/sites", "Sites"),
+        ("/tariffs", "Tariffs"),
+        ("/cdrs", "My charges"),
+        ("/invoices", "Receipts"),
     ]
-    assert [p for p, _ in menus["tom"]] == ["/", "/stations", "/sessions", "/sites"]
+    assert [p for p, _ in menus["tom"]] == [
+        "/",
+        "/stations",
+        "/sessions",
+        "/sites",
+        "/tariffs",
+        "/cdrs",
+        "/invoices",
+        "/revenue",
+    ]
     assert [p for p, _ in menus["fiona"]] == [
         "/",
         "/stations",
@@ -128,6 +144,10 @@ async def test_each_role_sees_the_people_it_may(server: RunningServer) -> None:
         "/tokens",
         "/sites",
         "/users",
+        "/tariffs",
+        "/cdrs",
+        "/invoices",
+        "/revenue",
     ]
 
 

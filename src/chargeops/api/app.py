@@ -15,11 +15,14 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from chargeops import __version__
+from chargeops.alerts.api import router as alerts_router
+from chargeops.alerts.channels_api import router as channels_router
 from chargeops.api import problems
 from chargeops.api.auth import PrincipalCache, authenticate
 from chargeops.api.login import router as login_router
 from chargeops.api.tokens import router as tokens_router
 from chargeops.billing.api import router as billing_router
+from chargeops.billing.invoices_api import router as invoices_router
 from chargeops.bus.memory import Bus
 from chargeops.commands.api import router as commands_router
 from chargeops.commands.service import Commands
@@ -27,6 +30,8 @@ from chargeops.core.metrics import REGISTRY
 from chargeops.files.api import router as files_router
 from chargeops.files.api import uploads as uploads_router
 from chargeops.files.store import FileStore
+from chargeops.monitoring.api import router as monitoring_router
+from chargeops.monitoring.messages_api import router as messages_router
 from chargeops.sessions.api import router as sessions_router
 from chargeops.stations.api import router as stations_router
 from chargeops.stations.sites_api import router as sites_router
@@ -81,6 +86,11 @@ def create_app(
     v1.include_router(tokens_router)
     v1.include_router(sites_router)
     v1.include_router(billing_router)
+    v1.include_router(invoices_router)
+    v1.include_router(messages_router)
+    v1.include_router(monitoring_router)
+    v1.include_router(channels_router)
+    v1.include_router(alerts_router)
     app.include_router(v1)
     if files is not None and writer is not None:
         app.include_router(uploads_router)  # stations authenticate by the URL's token

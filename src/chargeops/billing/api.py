@@ -1,14 +1,16 @@
-"""``/api/v1/tariffs``, prices and quotes at a station, and ``/api/v1/cdrs``.
+"""``/api/v1/tariffs``, prices and quotes at a station, ``/api/v1/cdrs`` and
+``/api/v1/revenue``.
 
-Everyone may read tariffs and prices (a driver must see the price before charging);
-tariff managers (admin, operator) change them and credit CDRs. CDRs are scoped like
-sessions: staff see all, a fleet manager their organization's, a driver their own.
+Everyone may read tariffs and prices (a driver must see the price before charging) and
+preview what a draft tariff would charge; tariff managers (admin, operator) change them
+and credit CDRs. CDRs, and the revenue they add up to, are scoped like sessions: staff
+see all, a fleet manager their organization's, a driver their own.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request, Response
@@ -16,8 +18,9 @@ from fastapi.responses import StreamingResponse
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from chargeops.billing import cdrs, service
+from chargeops.billing import cdrs, rating, revenue, service
 from chargeops.billing.models import Tariff, TariffVersion
+from chargeops.billing.rating import RatedSession
 from chargeops.billing.rating import quote as rate_quote
 from chargeops.billing.rating import zone as time_zone
 from chargeops.billing.schemas import (
@@ -27,9 +30,14 @@ from chargeops.billing.schemas import (
     CdrOut,
     ComponentOut,
     CreditIn,
+    PreviewIn,
+    PreviewOut,
     PriceOut,
     QuoteIn,
     QuoteOut,
+    RevenueDayOut,
+    RevenueOut,
+    RevenueTotalOut,
     TariffChanges,
     TariffIn,
     TariffOut,
@@ -40,10 +48,10 @@ from chargeops.billing.schemas import (
     money,
     unit_of,
 )
+from chargeops.billing.tariffs import DayOfWeek, describe_tariff, minor_unit
 from chargeops.billing.tariffs import Tariff as TariffValue
-from chargeops.billing.tariffs import describe_tariff, minor_unit
 from chargeops.core.access import Permission, Principal
-from chargeops.core.clock import utcnow
+from chargeops.core.clock import as_utc, utcnow
 from chargeops.core.errors import Forbidden, InvalidInput, NotFound
 from chargeops.core.pagination import (
     DEFAULT_LIMIT,
@@ -62,13 +70,6 @@ router = APIRouter(tags=["billing"])
 Reader = Annotated[Principal, requires(Permission.TARIFFS_READ)]
 Manager = Annotated[Principal, requires(Permission.TARIFFS_MANAGE)]
 CdrReader = Annotated[Principal, requires(Permission.CDRS_READ)]
-
-
-def _utc(value: datetime | None) -> datetime | None:
-    # a time without an offset is read as UTC, like everywhere else in chargeops
-    if value is None:
-        return None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 async def _shown(db: AsyncSession, tariff: Tariff) -> TariffOut:
@@ -112,7 +113,7 @@ async def create_tariff(body: TariffIn, request: Request, principal: Manager) ->
             body.name,
             currency=body.currency,
             document=body.document,
-            valid_from=_utc(body.valid_from),
+            valid_from=as_utc(body.valid_from),
         )
         return await _shown(w.session, tariff)
 
@@ -168,7 +169,7 @@ async def add_version(
 ) -> VersionOut:
     async def unit(w: Work) -> VersionOut:
         version = await service.add_version(
-            w.session, tariff_id, body.document, valid_from=_utc(body.valid_from)
+            w.session, tariff_id, body.document, valid_from=as_utc(body.valid_from)
         )
         return VersionOut.of(version)
 
@@ -198,7 +199,7 @@ async def assign_tariff(
     tariff_id: int, body: AssignmentIn, request: Request, principal: Manager
 ) -> AssignmentOut:
     target = service.check_target(body.model_dump())
-    valid_from = _utc(body.valid_from)
+    valid_from = as_utc(body.valid_from)
 
     async def unit(w: Work) -> AssignmentOut:
         row = await service.assign(w.session, tariff_id, target, valid_from=valid_from)
@@ -400,11 +401,120 @@ async def quote(station_id: str, body: QuoteIn, db: DbSession, principal: Reader
     )
 
 
+# --------------------------------------------------------------------------- previews
+
+
+def preview_start(
+    time_zone: str,
+    now: datetime,
+    *,
+    start: datetime | None = None,
+    weekday: DayOfWeek | None = None,
+    at: time | None = None,
+) -> datetime:
+    """When a previewed session starts: ``start`` as given (without an offset it is
+    wall-clock time in ``time_zone``), else the coming ``weekday`` (today if it is that
+    day; no weekday: today) at the local time ``at``, else ``now``. The result is a
+    naive wall-clock time in ``time_zone`` or an aware instant, as rating takes it."""
+    if start is not None and (weekday is not None or at is not None):
+        raise InvalidInput("start: give start, or weekday and time, not both")
+    if start is not None:
+        return start
+    if weekday is not None and at is None:
+        raise InvalidInput("time: a weekday needs a time of day (HH:MM)")
+    if at is None:
+        return now
+    today = now.astimezone(rating.zone(time_zone)).date()
+    ahead = 0 if weekday is None else (weekday.weekday - today.weekday()) % 7
+    return datetime.combine(today + timedelta(days=ahead), at)
+
+
+def rate_preview(
+    value: TariffValue,
+    *,
+    start: datetime,
+    time_zone: str,
+    energy_kwh: Decimal,
+    charging_minutes: int,
+    idle_minutes: int = 0,
+) -> RatedSession:
+    """A made-up session priced by a tariff exactly as a real one would be: the energy
+    charged evenly over the charging minutes (so power restrictions see the mean power),
+    then the idle minutes connected but not charging."""
+    energy_wh = int((energy_kwh * 1000).to_integral_value(rounding=ROUND_HALF_UP))
+    if energy_wh < 0:
+        raise InvalidInput("energy_kwh: must not be negative")
+    if charging_minutes < 0 or idle_minutes < 0:
+        raise InvalidInput("charging_minutes and idle_minutes: must not be negative")
+    if energy_wh > 0 and charging_minutes == 0:
+        raise InvalidInput(
+            "charging_minutes: charging takes time; give at least 1 minute for "
+            f"{_figure(energy_kwh, 0)} kWh"
+        )
+    return rate_quote(
+        value,
+        start=start,
+        time_zone=time_zone,
+        energy_wh=energy_wh,
+        duration=timedelta(minutes=charging_minutes),
+        idle=timedelta(minutes=idle_minutes),
+    )
+
+
+def mean_power_kw(energy_wh: int, charging_minutes: int) -> Decimal:
+    """The mean charging power, in kW to the watt: what a preview's power restrictions
+    see (the rating itself uses the exact value)."""
+    if charging_minutes <= 0:
+        return Decimal(0)
+    power = Decimal(energy_wh * 60) / Decimal(charging_minutes * 1000)
+    return _figure(power.quantize(Decimal("0.001"), rounding=ROUND_HALF_UP), 0)
+
+
+@router.post(
+    "/tariffs/preview",
+    response_model=PreviewOut,
+    summary="What a session would cost by a draft tariff (an OCPI 2.2.1 document, saved or "
+    "not): the same rating as a real session. 422 names what is wrong with the document",
+)
+async def preview_tariff(body: PreviewIn, principal: Reader) -> PreviewOut:
+    value = service.read_document(body.document)
+    start = preview_start(
+        body.time_zone, utcnow(), start=body.start, weekday=body.weekday, at=body.time
+    )
+    rated = rate_preview(
+        value,
+        start=start,
+        time_zone=body.time_zone,
+        energy_kwh=body.energy_kwh,
+        charging_minutes=body.charging_minutes,
+        idle_minutes=body.idle_minutes,
+    )
+    excl = rated.total.excl_vat
+    incl = rated.total.incl_vat if rated.total.incl_vat is not None else excl
+    return PreviewOut(
+        time_zone=body.time_zone,
+        start=rated.start,
+        end=rated.end,
+        energy_wh=rated.energy_wh,
+        power_kw=mean_power_kw(rated.energy_wh, body.charging_minutes),
+        charging_s=rated.charging_s,
+        parking_s=rated.parking_s,
+        currency=rated.currency,
+        total=TotalOut(excl_vat=excl, vat=incl - excl, incl_vat=incl),
+        min_price_applied=rated.min_price_applied,
+        max_price_applied=rated.max_price_applied,
+        lines=cdrs.lines_json(rated),
+        periods=cdrs.periods_json(rated, priced=True),
+        dimensions=cdrs.summary_json(rated, priced=True)["dimensions"],
+        description=describe_tariff(value),
+    )
+
+
 # --------------------------------------------------------------------------- CDRs
 
 
 def _window(since: datetime | None, until: datetime | None) -> tuple[datetime | None, ...]:
-    since, until = _utc(since), _utc(until)
+    since, until = as_utc(since), as_utc(until)
     if since is not None and until is not None and until <= since:
         raise InvalidInput("until must be later than since")
     return since, until
@@ -488,3 +598,41 @@ async def credit_cdr(
         return CdrDetail.of(await cdrs.credit_cdr(w, cdr_id, body.reason))
 
     return await writer_of(request).submit(unit)
+
+
+# --------------------------------------------------------------------------- revenue
+
+
+@router.get(
+    "/revenue/daily",
+    response_model=RevenueOut,
+    summary="Revenue per local day and currency over the CDRs the caller sees (a fleet "
+    "manager: their organization's spend): excl. VAT, VAT, incl. VAT, net of credits, "
+    "with sessions and energy",
+)
+async def daily_revenue(
+    db: DbSession,
+    principal: CdrReader,
+    since: Annotated[
+        date | None, Query(description="first day, included (default: 29 days before until)")
+    ] = None,
+    until: Annotated[date | None, Query(description="last day, included (default: today)")] = None,
+    time_zone: Annotated[
+        str, Query(description="IANA zone whose days are counted (default UTC)")
+    ] = "UTC",
+) -> RevenueOut:
+    first, last = revenue.default_range(time_zone, utcnow())
+    if until is not None:
+        last = until
+        if since is None:
+            first = until - timedelta(days=29)
+    if since is not None:
+        first = since
+    rows = await revenue.daily_revenue(db, principal, first, last, time_zone)
+    return RevenueOut(
+        since=first,
+        until=last,
+        time_zone=time_zone,
+        days=[RevenueDayOut.of(r) for r in rows],
+        totals=[RevenueTotalOut.of(t) for t in revenue.totals(rows)],
+    )

@@ -22,7 +22,12 @@ for a session whose data cannot be rated (the reason is in ``summary.error``).
 
 **Corrections.** A CDR is never edited: :func:`credit_cdr` issues a credit CDR that
 cancels it (every amount negated; energy and times stay as measured, as in OCPI's credit
-CDRs), once.
+CDRs), once, and a credit note when the CDR was invoiced; :func:`credit_invoice` does
+that for every session of an invoice, on one credit note.
+
+**Receipts.** A CDR billed per session (see :mod:`.invoices`) gets its receipt in a
+transaction of its own right after it is made, so an invoicing problem never holds a CDR
+back; receipts still owed are issued at the next start.
 """
 
 from __future__ import annotations
@@ -41,7 +46,8 @@ from sqlalchemy import ColumnElement, false, func, select, true
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from chargeops.billing.models import Cdr
+from chargeops.billing import accounts, invoices
+from chargeops.billing.models import Cdr, Invoice
 from chargeops.billing.rating import RatedSession, SessionUsage, rate_session
 from chargeops.billing.service import Resolved, tariff_for
 from chargeops.billing.tariffs import DimensionType, PriceComponent, TariffElement
@@ -195,6 +201,7 @@ async def _signed_meter_data(db: AsyncSession, session_id: int) -> list[dict[str
             "format": r.format,
             "unit": r.raw_unit,
             "signed_data": r.raw_value,
+            **(r.signature or {}),
         }
         for r in rows
     ]
@@ -375,6 +382,12 @@ async def build_cdr(work: Work, session_id: int) -> Cdr | None:
         error, resolved = exc.detail, None
         rated = rate_session(SessionUsage(start, end, zone), _UNPRICED)
     priced = resolved is not None
+    billing = invoices.BILL_NONE
+    if priced:
+        customer = accounts.customer_of(payer.organization_id, payer.user_id, row.id_tag)
+        billing = await accounts.cycle_of(db, customer)
+        if billing == accounts.PER_SESSION and not rated.total.excl_vat:
+            billing = invoices.BILL_NONE  # a free session needs no receipt
     summary = summary_json(rated, priced=priced)
     if error is not None:
         summary["error"] = error
@@ -407,6 +420,7 @@ async def build_cdr(work: Work, session_id: int) -> Cdr | None:
         "lines": lines_json(rated) if priced else [],
         "summary": summary,
         "signed_meter_data": await _signed_meter_data(db, row.id),
+        "billing": billing,
         "created_at": utcnow(),
     }
     if await _insert(work, values) is None:
@@ -414,23 +428,18 @@ async def build_cdr(work: Work, session_id: int) -> Cdr | None:
     return await _find(db, session_id, ORIGINAL)
 
 
-async def credit_cdr(work: Work, cdr_id: int, reason: str) -> Cdr:
-    """A credit CDR cancelling ``cdr_id``: the original stays as it was; every amount
-    is negated. Conflict if it was credited already."""
-    db = work.session
+def _reason(reason: object, what: str = "the CDR") -> str:
     reason = reason.strip() if isinstance(reason, str) else ""
     if not reason:
-        raise InvalidInput("reason: say why the CDR is credited")
+        raise InvalidInput(f"reason: say why {what} is credited")
     if len(reason) > 2000:
         raise InvalidInput("reason: at most 2000 characters")
-    original = await db.get(Cdr, cdr_id)
-    if original is None:
-        raise NotFound(f"no CDR {cdr_id}")
-    if original.kind != ORIGINAL:
-        raise Conflict(f"CDR {cdr_id} is a credit itself; it cannot be credited")
-    done = await _find(db, original.session_id, CREDIT)
-    if done is not None:
-        raise Conflict(f"CDR {cdr_id} was credited already, by CDR {done.id}")
+    return reason
+
+
+async def _credit(work: Work, original: Cdr, reason: str) -> Cdr:
+    """The credit CDR of ``original`` (which has none yet)."""
+    db = work.session
     values = {
         column.name: getattr(original, column.key)
         for column in Cdr.__table__.columns
@@ -448,10 +457,52 @@ async def credit_cdr(work: Work, cdr_id: int, reason: str) -> Cdr:
         created_at=utcnow(),
     )
     if await _insert(work, values) is None:
-        raise Conflict(f"CDR {cdr_id} was credited already")
+        raise Conflict(f"CDR {original.id} was credited already")
     credit = await _find(db, original.session_id, CREDIT)
     assert credit is not None
     return credit
+
+
+async def credit_cdr(work: Work, cdr_id: int, reason: str) -> Cdr:
+    """A credit CDR cancelling ``cdr_id``: the original stays as it was; every amount
+    is negated. When the original was invoiced, a credit note for it is issued in the
+    same transaction. Conflict if it was credited already."""
+    db = work.session
+    reason = _reason(reason)
+    original = await db.get(Cdr, cdr_id)
+    if original is None:
+        raise NotFound(f"no CDR {cdr_id}")
+    if original.kind != ORIGINAL:
+        raise Conflict(f"CDR {cdr_id} is a credit itself; it cannot be credited")
+    done = await _find(db, original.session_id, CREDIT)
+    if done is not None:
+        raise Conflict(f"CDR {cdr_id} was credited already, by CDR {done.id}")
+    credit = await _credit(work, original, reason)
+    invoice = await invoices.invoice_of_cdr(db, original.id)
+    if invoice is not None:
+        await invoices.credit_note(db, invoice, [credit], reason)
+    return credit
+
+
+async def credit_invoice(work: Work, invoice_id: int, reason: str) -> Invoice:
+    """A credit note cancelling every session of an invoice not credited yet (with a
+    credit CDR each). Conflict if nothing on it is left to credit."""
+    db = work.session
+    reason = _reason(reason, "the invoice")
+    invoice = await db.get(Invoice, invoice_id)
+    if invoice is None:
+        raise NotFound(f"no invoice {invoice_id}")
+    if invoice.kind != invoices.INVOICE:
+        raise Conflict(f"{invoice.number} is a credit note itself; it cannot be credited")
+    credits = []
+    for line in await invoices.lines_of(db, invoice.id):
+        original = await db.get(Cdr, line.cdr_id)
+        assert original is not None
+        if await _find(db, original.session_id, CREDIT) is None:
+            credits.append(await _credit(work, original, reason))
+    if not credits:
+        raise Conflict(f"every session on {invoice.number} was credited already")
+    return await invoices.credit_note(db, invoice, credits, reason)
 
 
 # --------------------------------------------------------------------------- reading
@@ -652,7 +703,10 @@ class CdrRecorder:
         assert isinstance(event, TransactionEnded)
         session_id = event.session_id
         try:
-            await self._writer.submit(lambda w: build_cdr(w, session_id))
+            cdr = await self._writer.submit(lambda w: build_cdr(w, session_id))
+            if cdr is not None and cdr.billing == invoices.BILL_PER_SESSION:
+                # its own transaction: a receipt that cannot be issued keeps no CDR back
+                await self._writer.submit(_receipt(cdr.id))
         except WriterClosed:
             # stopping: the catch-up after the next start rates it
             log.info(
@@ -684,11 +738,56 @@ class CdrRecorder:
             after = batch[-1]
         if tried:
             log.info("rated %d session(s) that had ended without a CDR", tried)
+        await self._owed_receipts()
         return tried
+
+    async def _owed_receipts(self) -> None:
+        """Issue the receipts owed for CDRs billed per session (the issuer's details
+        were set after they were made, or issuing failed)."""
+        after, issued = 0, 0
+        while True:
+            async with self._sessions() as db:
+                if await accounts.get_issuer(db) is None:
+                    return
+                batch = await invoices.pending_receipts(db, after=after, limit=self._batch_size)
+            if not batch:
+                break
+            for cdr_id in batch:
+                try:
+                    if await self._writer.submit(_receipt(cdr_id)) is not None:
+                        issued += 1
+                except WriterClosed:
+                    return
+                except Exception:
+                    log.exception("issuing a receipt failed", extra={"cdr_id": cdr_id})
+            after = batch[-1]
+        if issued:
+            log.info("issued %d receipt(s) owed for sessions billed one by one", issued)
 
 
 def _builder(session_id: int) -> Any:
     async def unit(work: Work) -> Cdr | None:
         return await build_cdr(work, session_id)
+
+    return unit
+
+
+_warned_no_issuer = False
+
+
+def _receipt(cdr_id: int) -> Any:
+    async def unit(work: Work) -> Invoice | None:
+        global _warned_no_issuer
+        if await accounts.get_issuer(work.session) is None:
+            # said once per process: a network that does not invoice is not an error
+            (log.debug if _warned_no_issuer else log.warning)(
+                "no receipt issued: the operator's legal details are not set "
+                "(PUT /api/v1/billing/issuer); receipts owed are issued at the first "
+                "start or billing run after they are",
+                extra={"cdr_id": cdr_id},
+            )
+            _warned_no_issuer = True
+            return None
+        return await invoices.issue_receipt(work.session, cdr_id)
 
     return unit

@@ -1,4 +1,5 @@
-"""Tables owned by the billing domain: tariffs, their versions and assignments, and CDRs.
+"""Tables owned by the billing domain: tariffs, their versions and assignments, CDRs,
+customer accounts, the issuer's details and invoices.
 
 Money is kept as exact decimal text (``DecimalText``; in JSON documents, strings), time
 as aware UTC, energy as integer Wh.
@@ -138,6 +139,7 @@ class Cdr(Base):
         Index("ix_cdrs_station", "station_id", "id"),
         Index("ix_cdrs_organization", "organization_id"),
         Index("ix_cdrs_user", "user_id"),
+        Index("ix_cdrs_billing", "billing", "ended_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -172,4 +174,143 @@ class Cdr(Base):
     lines: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
     summary: Mapped[dict[str, Any]] = mapped_column(JSON)
     signed_meter_data: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
+    # how it is invoiced, decided when it was made (see billing.accounts): "session" (a
+    # receipt of its own), "monthly" (the customer's monthly invoice) or "none" (unpriced,
+    # or nothing to pay)
+    billing: Mapped[str | None] = mapped_column(String(8))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class BillingAccount(Base):
+    """A customer's invoicing details: an organization's (a fleet, billed monthly by
+    default) or a user's (a driver, billed per session by default). Without an account
+    the defaults hold and the invoice names the organization or user as they are."""
+
+    __tablename__ = "billing_accounts"
+    __table_args__ = (
+        Index("uq_billing_accounts_org", "organization_id", unique=True),
+        Index("uq_billing_accounts_user", "user_id", unique=True),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    organization_id: Mapped[int | None] = mapped_column(
+        ForeignKey("organizations.id", ondelete="CASCADE")
+    )
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    cycle: Mapped[str] = mapped_column(String(8))  # monthly | session
+    name: Mapped[str | None] = mapped_column(String(200))  # legal name on the invoice
+    address: Mapped[str | None] = mapped_column(Text)
+    vat_id: Mapped[str | None] = mapped_column(String(40))
+    email: Mapped[str | None] = mapped_column(String(254))
+    reference: Mapped[str | None] = mapped_column(String(100))  # their PO or customer number
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class InvoiceIssuer(Base):
+    """The operator's legal details, printed on every invoice (one row, id 1). An invoice
+    copies them when issued, so a later change never alters an issued invoice."""
+
+    __tablename__ = "invoice_issuer"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    address: Mapped[str] = mapped_column(Text)
+    vat_id: Mapped[str | None] = mapped_column(String(40))
+    company_id: Mapped[str | None] = mapped_column(String(100))  # trade register number
+    email: Mapped[str | None] = mapped_column(String(254))
+    phone: Mapped[str | None] = mapped_column(String(40))
+    website: Mapped[str | None] = mapped_column(String(200))
+    bank_details: Mapped[str | None] = mapped_column(Text)  # IBAN, BIC, bank
+    payment_terms_days: Mapped[int] = mapped_column(Integer)
+    invoice_prefix: Mapped[str] = mapped_column(String(16))
+    credit_note_prefix: Mapped[str] = mapped_column(String(16))
+    time_zone: Mapped[str] = mapped_column(String(64))  # months and dates on invoices
+    footer: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class InvoiceCounter(Base):
+    """The last number issued in a series ("INV-2026"). Incremented in the transaction
+    that issues the invoice, so a failed issue takes its number back: no gaps."""
+
+    __tablename__ = "invoice_counters"
+
+    series: Mapped[str] = mapped_column(String(40), primary_key=True)
+    last: Mapped[int] = mapped_column(Integer)
+
+
+class Invoice(Base):
+    """An issued invoice or credit note: numbered, immutable, everything it shows copied
+    in (issuer, customer, lines), so it reads the same in ten years.
+
+    ``kind`` is ``invoice`` or ``credit_note`` (``credits_invoice_id``: the invoice it
+    corrects). ``cycle`` is ``session`` (one session's receipt) or ``monthly``
+    (``period_start``/``period_end`` bound the month, ``period`` names it, "2026-10").
+    Amounts are totals of the lines; ``tax_summary`` holds them per VAT rate.
+    """
+
+    __tablename__ = "invoices"
+    __table_args__ = (
+        Index("uq_invoices_number", "number", unique=True),
+        Index("ix_invoices_customer", "customer_key", "id"),
+        Index("ix_invoices_organization", "organization_id"),
+        Index("ix_invoices_user", "user_id"),
+        Index("ix_invoices_period", "period"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    number: Mapped[str] = mapped_column(String(40))
+    kind: Mapped[str] = mapped_column(String(12))  # invoice | credit_note
+    credits_invoice_id: Mapped[int | None] = mapped_column(ForeignKey("invoices.id"))
+    reason: Mapped[str | None] = mapped_column(Text)
+    cycle: Mapped[str] = mapped_column(String(8))  # session | monthly
+    period: Mapped[str | None] = mapped_column(String(7))  # "2026-10"
+    period_start: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    period_end: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # whom it is addressed to: "org:5", "user:7" or "tag:ABC123" (a card with no owner)
+    customer_key: Mapped[str] = mapped_column(String(80))
+    organization_id: Mapped[int | None] = mapped_column(Integer)
+    user_id: Mapped[int | None] = mapped_column(Integer)
+    customer: Mapped[dict[str, Any]] = mapped_column(JSON)
+    issuer: Mapped[dict[str, Any]] = mapped_column(JSON)
+    currency: Mapped[str] = mapped_column(String(3))
+    total_excl_vat: Mapped[Decimal] = mapped_column(DecimalText())
+    total_vat: Mapped[Decimal] = mapped_column(DecimalText())
+    total_incl_vat: Mapped[Decimal] = mapped_column(DecimalText())
+    tax_summary: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    sessions: Mapped[int] = mapped_column(Integer)
+    energy_wh: Mapped[int] = mapped_column(BigInteger)
+    time_zone: Mapped[str] = mapped_column(String(64))
+    issued_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class InvoiceLine(Base):
+    """One session on an invoice: one CDR, invoiced once (the unique index on
+    ``cdr_id`` is what makes issuing idempotent, however often a run is repeated)."""
+
+    __tablename__ = "invoice_lines"
+    __table_args__ = (
+        Index("uq_invoice_lines_cdr", "cdr_id", unique=True),
+        Index("ix_invoice_lines_invoice", "invoice_id", "position"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    invoice_id: Mapped[int] = mapped_column(ForeignKey("invoices.id"))
+    position: Mapped[int] = mapped_column(Integer)
+    cdr_id: Mapped[int] = mapped_column(ForeignKey("cdrs.id"))
+    session_id: Mapped[int] = mapped_column(Integer)
+    station_id: Mapped[str] = mapped_column(String(48))
+    evse_id: Mapped[int] = mapped_column(Integer)
+    id_tag: Mapped[str | None] = mapped_column(String(64))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    ended_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    energy_wh: Mapped[int] = mapped_column(BigInteger)
+    duration_s: Mapped[Decimal] = mapped_column(DecimalText())
+    description: Mapped[str] = mapped_column(Text)
+    # [{"rate": "19" | null, "excl_vat": "...", "vat": "..."}]: one entry per VAT rate
+    taxes: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    excl_vat: Mapped[Decimal] = mapped_column(DecimalText())
+    vat: Mapped[Decimal] = mapped_column(DecimalText())
+    incl_vat: Mapped[Decimal] = mapped_column(DecimalText())

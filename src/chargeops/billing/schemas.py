@@ -3,14 +3,22 @@ decimal (``"0.30"``), times are UTC, energy is Wh unless a field says kWh."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
+from datetime import time as time_of_day
 from decimal import Decimal
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from chargeops.billing.models import Cdr, Tariff, TariffAssignment, TariffVersion
-from chargeops.billing.tariffs import DimensionType, Price, describe_tariff, parse_tariff
+from chargeops.billing.revenue import CurrencyTotal, DayRevenue
+from chargeops.billing.tariffs import (
+    DayOfWeek,
+    DimensionType,
+    Price,
+    describe_tariff,
+    parse_tariff,
+)
 
 _UNITS = {
     DimensionType.ENERGY: "kWh",
@@ -250,6 +258,91 @@ class QuoteOut(BaseModel):
     description: str
 
 
+class PreviewIn(_In):
+    """A draft tariff and a session to price by it, as the tariff editor's preview asks."""
+
+    document: dict[str, Any] = Field(description="an OCPI 2.2.1 Tariff object (a draft)")
+    time_zone: str = Field(
+        "UTC",
+        description="IANA zone the session happens in (the site's): local-time "
+        "restrictions are read in it",
+    )
+    start: datetime | None = Field(
+        None,
+        description="when charging starts; without an offset it is wall-clock time in "
+        "time_zone. Default: now. Or give weekday and time instead",
+    )
+    weekday: DayOfWeek | None = Field(
+        None, description="with time: the coming such day (today if it is that day)"
+    )
+    time: time_of_day | None = Field(None, description="with weekday: local time of day, HH:MM")
+    charging_minutes: int = Field(ge=0, le=10080, description="minutes charging")
+    energy_kwh: Decimal = Field(
+        ge=0, le=1000, description="energy charged, evenly over the charging minutes"
+    )
+    idle_minutes: int = Field(
+        0, ge=0, le=10080, description="minutes connected after charging (parking)"
+    )
+
+
+class PreviewOut(BaseModel):
+    time_zone: str
+    start: datetime
+    end: datetime
+    energy_wh: int
+    power_kw: Decimal = Field(description="mean charging power: energy over charging time")
+    charging_s: Decimal
+    parking_s: Decimal
+    currency: str
+    total: TotalOut
+    min_price_applied: bool
+    max_price_applied: bool
+    lines: list[dict[str, Any]]
+    periods: list[dict[str, Any]]
+    dimensions: list[dict[str, Any]]
+    description: str = Field(description="the draft in words, prices incl. VAT")
+
+
+# --------------------------------------------------------------------------- revenue
+
+
+class RevenueDayOut(BaseModel):
+    day: date = Field(description="the local day (in time_zone) the sessions ended")
+    currency: str | None = Field(description="null: sessions no tariff priced")
+    sessions: int = Field(description="sessions that ended that day (credits not counted)")
+    energy_wh: int
+    excl_vat: Decimal = Field(description="net of credits")
+    vat: Decimal
+    incl_vat: Decimal
+
+    @classmethod
+    def of(cls, row: DayRevenue) -> RevenueDayOut:
+        return cls.model_validate(row, from_attributes=True)
+
+
+class RevenueTotalOut(BaseModel):
+    currency: str | None
+    sessions: int
+    energy_wh: int
+    excl_vat: Decimal
+    vat: Decimal
+    incl_vat: Decimal
+
+    @classmethod
+    def of(cls, row: CurrencyTotal) -> RevenueTotalOut:
+        return cls.model_validate(row, from_attributes=True)
+
+
+class RevenueOut(BaseModel):
+    since: date
+    until: date = Field(description="the last day, included")
+    time_zone: str
+    days: list[RevenueDayOut] = Field(
+        description="per local day and currency, days with CDRs only, oldest first"
+    )
+    totals: list[RevenueTotalOut] = Field(description="per currency over the range")
+
+
 # --------------------------------------------------------------------------- CDRs
 
 
@@ -288,6 +381,10 @@ class CdrOut(BaseModel):
     has_signed_meter_data: bool = Field(
         description="whether the charger sent signed meter data (see the CDR's detail)"
     )
+    billing: str | None = Field(
+        description="how it is invoiced: session (a receipt), monthly, or none (unpriced "
+        "or free); null for CDRs made before invoicing existed"
+    )
     created_at: datetime
 
     @classmethod
@@ -320,6 +417,7 @@ class CdrOut(BaseModel):
             "total_excl_vat": row.total_excl_vat,
             "total_vat": row.total_incl_vat - row.total_excl_vat,
             "total_incl_vat": row.total_incl_vat,
+            "billing": row.billing,
             "has_signed_meter_data": bool(row.signed_meter_data),
             "created_at": row.created_at,
         }

@@ -443,14 +443,16 @@ async def _record_transfer(work: Work, event: TransferStatusChanged) -> None:
 
 
 async def progress_of(db: AsyncSession, command_ids: Sequence[int]) -> dict[int, list[Any]]:
-    """Each command's progress reports, oldest first."""
+    """Each command's progress reports, in the order the station sent them: they are
+    recorded from the bus, where two reports in quick succession may be stored in either
+    order, so the time of receipt decides and the row id only breaks ties."""
     if not command_ids:
         return {}
     rows = (
         await db.execute(
             select(CommandProgress)
             .where(CommandProgress.command_id.in_(command_ids))
-            .order_by(CommandProgress.command_id, CommandProgress.id)
+            .order_by(CommandProgress.command_id, CommandProgress.at, CommandProgress.id)
         )
     ).scalars()
     out: dict[int, list[Any]] = {}

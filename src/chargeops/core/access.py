@@ -37,6 +37,14 @@ class Permission(enum.StrEnum):
     TARIFFS_READ = "tariffs:read"  # prices, before charging: everyone
     TARIFFS_MANAGE = "tariffs:manage"  # tariffs, versions, assignments; credit CDRs
     CDRS_READ = "cdrs:read"  # charge detail records, scoped like sessions
+    INVOICES_READ = "invoices:read"  # invoices and credit notes, scoped like CDRs
+    BILLING_MANAGE = "billing:manage"  # issuer details, customer accounts, runs, credit notes
+    MONITORING_READ = "monitoring:read"  # health, faults, anomalies, uptime
+    MONITORING_MANAGE = "monitoring:manage"  # declare maintenance and excluded outages
+    MESSAGES_READ = "messages:read"  # the OCPP message log (it carries card ids)
+    INCIDENTS_READ = "incidents:read"
+    INCIDENTS_HANDLE = "incidents:handle"  # acknowledge, assign, comment, resolve
+    ALERTS_MANAGE = "alerts:manage"  # rules, escalation policies, notification channels
 
 
 class Scope(enum.IntEnum):
@@ -55,6 +63,11 @@ _STAFF_READ = {
     P.SITES_READ: Scope.ALL,
     P.TARIFFS_READ: Scope.ALL,
     P.CDRS_READ: Scope.ALL,
+    P.INVOICES_READ: Scope.ALL,
+    P.MONITORING_READ: Scope.ALL,
+    P.MESSAGES_READ: Scope.ALL,
+    P.INCIDENTS_READ: Scope.ALL,
+    P.INCIDENTS_HANDLE: Scope.ALL,
 }
 
 GRANTS: dict[Role, dict[Permission, Scope]] = {
@@ -70,11 +83,15 @@ GRANTS: dict[Role, dict[Permission, Scope]] = {
         P.SITES_MANAGE: Scope.ALL,
         P.FILES_READ: Scope.ALL,
         P.TARIFFS_MANAGE: Scope.ALL,
+        P.BILLING_MANAGE: Scope.ALL,
+        P.MONITORING_MANAGE: Scope.ALL,
+        P.ALERTS_MANAGE: Scope.ALL,
     },
     Role.TECHNICIAN: {
         **_STAFF_READ,
         P.STATIONS_CONTROL: Scope.ALL,
         P.FILES_READ: Scope.ALL,
+        P.MONITORING_MANAGE: Scope.ALL,  # declare the maintenance they do
     },
     Role.SUPPORT: {
         **_STAFF_READ,
@@ -89,6 +106,7 @@ GRANTS: dict[Role, dict[Permission, Scope]] = {
         P.SESSIONS_READ: Scope.ORGANIZATION,
         P.TARIFFS_READ: Scope.ALL,
         P.CDRS_READ: Scope.ORGANIZATION,
+        P.INVOICES_READ: Scope.ORGANIZATION,
         P.TOKENS_READ: Scope.ORGANIZATION,
         P.TOKENS_MANAGE: Scope.ORGANIZATION,
         P.USERS_READ: Scope.ORGANIZATION,
@@ -99,6 +117,7 @@ GRANTS: dict[Role, dict[Permission, Scope]] = {
         P.SESSIONS_READ: Scope.OWN,
         P.TARIFFS_READ: Scope.ALL,  # prices are shown before charging
         P.CDRS_READ: Scope.OWN,
+        P.INVOICES_READ: Scope.OWN,  # receipts
         P.TOKENS_READ: Scope.OWN,
     },
 }

@@ -7,6 +7,7 @@ them to domain services. Nothing here knows JSON field names or message ids.
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -89,6 +90,9 @@ class MeterSample:
     location: str | None = None
     context: str | None = None
     format: str | None = None
+    # how signed data is signed (2.0.1 signedMeterValue: signing_method, encoding_method,
+    # public_key), for transparency software to verify it
+    signature: Mapping[str, str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,12 +170,32 @@ class TransactionEventReport:
 
 
 @dataclass(frozen=True, slots=True)
+class DeviceEvent:
+    """A 2.0.1 NotifyEvent entry in our words: a variable of one of the station's
+    components changed, or crossed a threshold a monitor watches (``trigger`` Alerting).
+    Monitoring reads problems (``Problem``, ``Tripped``... true) and their end from it."""
+
+    component: str
+    variable: str
+    value: str
+    trigger: str  # Alerting, Delta or Periodic
+    cleared: bool = False
+    evse_id: int | None = None
+    connector_id: int | None = None
+    component_instance: str | None = None
+    variable_instance: str | None = None
+    tech_code: str | None = None
+    tech_info: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Notice:
     """One thing a station tells us that we keep for operators and answer with thanks."""
 
     occurred_at: datetime | None
     summary: str
     payload: dict[str, Any]
+    event: DeviceEvent | None = None  # a NotifyEvent entry, for fault detection
 
 
 @dataclass(frozen=True, slots=True)

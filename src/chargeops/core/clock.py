@@ -11,6 +11,14 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def as_utc(value: datetime | None) -> datetime | None:
+    """A time a user gave (a query parameter): aware UTC; one without an offset is read
+    as UTC, like everywhere else in chargeops."""
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
 def parse_timestamp(text: str) -> datetime:
     """Parse an ISO 8601 timestamp from a charger or a user into aware UTC.
 

@@ -9,7 +9,9 @@
     ├── TooLarge              (413) an upload over the size limit
     ├── TooManyAttempts       (429) too many failed logins: locked for a while
     ├── Forbidden             (403) the caller's roles do not allow it
-    └── Unauthorized          (401) no valid credentials
+    ├── Unauthorized          (401) no valid credentials
+    └── DeliveryFailed        (502) an SMTP server, webhook or SMS gateway did not take a
+                                    message (``retryable`` says whether trying later may help)
 
 The HTTP layer renders these as problem documents, the CLI as a one-line message and a
 non-zero exit, and the OCPP layer keeps its own CALLERROR codes (protocol/errors.py).
@@ -64,3 +66,15 @@ class Forbidden(ChargeOpsError):
 class Unauthorized(ChargeOpsError):
     status = 401
     title = "Unauthorized"
+
+
+class DeliveryFailed(ChargeOpsError):
+    """Another system did not accept what we sent. ``retryable`` is False when sending
+    the same again cannot succeed (a refused address, a 4xx answer), so callers stop."""
+
+    status = 502
+    title = "Delivery failed"
+
+    def __init__(self, detail: str, *, retryable: bool) -> None:
+        super().__init__(detail)
+        self.retryable = retryable

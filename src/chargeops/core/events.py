@@ -102,3 +102,70 @@ class FileReceived(DomainEvent):
     purpose: str
     filename: str
     size_bytes: int
+
+
+@dataclass(frozen=True, slots=True)
+class SecurityEventReported(DomainEvent):
+    """A station reported a security event (2.0.1 SecurityEventNotification): a
+    firmware tampering attempt, a failed login on its local port, a reset by watchdog..."""
+
+    kind: str
+    tech_info: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class FaultRaised(DomainEvent):
+    """Monitoring opened a fault: a station reported a problem (error code, Faulted
+    connector, NotifyEvent problem)."""
+
+    fault_id: int
+    evse_id: int
+    connector_id: int
+    code: str
+    info: str | None
+    vendor_code: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class FaultCleared(DomainEvent):
+    fault_id: int
+    evse_id: int
+    connector_id: int
+    code: str
+    cleared_by: str
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectivityChanged(DomainEvent):
+    """A station became reachable or stopped being so (socket closed, or silent past its
+    heartbeat interval and the grace period)."""
+
+    online: bool
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class AnomalyDetected(DomainEvent):
+    anomaly_id: int
+    evse_id: int
+    detector: str
+    summary: str
+
+
+@dataclass(frozen=True, slots=True)
+class AnomalyCleared(DomainEvent):
+    anomaly_id: int
+    evse_id: int
+    detector: str
+
+
+@dataclass(frozen=True, slots=True)
+class NotificationPosted(DomainEvent):
+    """A console notification was stored for a person: their open consoles show it at
+    once. ``station_id`` is the station it is about, or ""."""
+
+    user_id: int
+    notification_id: int
+    subject: str
+    severity: str | None
+    link: str | None

@@ -18,6 +18,7 @@ import orjson
 from chargeops.core import charging as c
 from chargeops.core import events
 from chargeops.core.clock import utcnow
+from chargeops.monitoring import faults
 from chargeops.sessions import service as sessions
 from chargeops.sessions import transaction_events
 from chargeops.stations import service as stations
@@ -55,10 +56,7 @@ class ChargerHandlers:
                 await self._writer.submit(lambda w: stations.record_heartbeat(w, sid, at=now))
                 return c.HeartbeatAnswer(self._clock())
             case c.ConnectorStatusReport():
-                report = request
-                await self._writer.submit(
-                    lambda w: stations.record_status(w, sid, report, received_at=now)
-                )
+                await self._status(sid, request, now)
                 return c.Acknowledged()
             case c.MeterReport():
                 await self._meter_values(ctx, request)
@@ -107,9 +105,32 @@ class ChargerHandlers:
                 return c.Acknowledged()
         raise TypeError(f"no handler for {type(request).__name__}")
 
+    async def _status(
+        self, station_id: str, report: c.ConnectorStatusReport, now: datetime
+    ) -> None:
+        async def unit(w: Work) -> None:
+            # faults first: they compare the report with the connector's state before it
+            await faults.on_status(w, station_id, report, received_at=now)
+            await stations.record_status(w, station_id, report, received_at=now)
+
+        await self._writer.submit(unit)
+
     async def _notices(self, station_id: str, notices: c.StationNotices, now: datetime) -> None:
         async def unit(w: Work) -> None:
             stations.record_notices(w, station_id, notices, at=now)
+            for notice in notices.notices:
+                at = notice.occurred_at or now
+                if notice.event is not None:
+                    await faults.on_device_event(w, station_id, notice.event, at=at)
+                if notices.kind == "SecurityEvent":
+                    w.emit(
+                        events.SecurityEventReported(
+                            station_id,
+                            at,
+                            str(notice.payload.get("type", notice.summary)),
+                            notice.payload.get("techInfo"),
+                        )
+                    )
 
         await self._writer.submit(unit)
 

@@ -35,6 +35,7 @@ from chargeops.core.metrics import CONNECTED_STATIONS, OCPP_ANSWER_SECONDS, OCPP
 from chargeops.gateway.admission import Admission, Decision
 from chargeops.gateway.handlers import ChargerHandlers
 from chargeops.gateway.presence import Presence
+from chargeops.monitoring.message_log import MessageLog
 from chargeops.protocol import session as proto
 from chargeops.protocol import v16, v201
 from chargeops.protocol.errors import ErrorCode
@@ -94,11 +95,13 @@ class Gateway:
         admission: Admission,
         handlers: ChargerHandlers,
         writer: GroupCommitWriter,
+        message_log: MessageLog | None = None,
     ) -> None:
         self.config = config
         self._admission = admission
         self._handlers = handlers
         self._writer = writer
+        self._message_log = message_log  # None: frames are not logged
         self.presence: Presence[StationConnection] = Presence()
         # set by the handshake, read by the connection handler; gone with the connection
         self._decisions: weakref.WeakKeyDictionary[ServerConnection, Decision] = (
@@ -328,12 +331,16 @@ class Gateway:
 
     async def _read_loop(self, conn: StationConnection) -> None:
         loop = asyncio.get_running_loop()
+        message_log = self._message_log
         try:
             async for text in conn.ws:
-                self.presence.seen(conn.station_id, utcnow())
+                now = utcnow()
+                self.presence.seen(conn.station_id, now)
                 if isinstance(text, bytes):
                     log.warning("binary frame ignored: OCPP-J uses text frames")
                     continue
+                if message_log is not None:
+                    message_log.record(conn.station_id, "in", text, now)
                 for event in conn.session.receive(text, loop.time()):
                     self._on_event(conn, event, loop.time())
                 await self._flush(conn)
@@ -390,12 +397,15 @@ class Gateway:
             OCPP_MESSAGES.labels(request.action, result).inc()
 
     async def _flush(self, conn: StationConnection) -> None:
+        message_log = self._message_log
         for frame in conn.session.data_to_send():
             try:
                 await conn.ws.send(frame)
             except ConnectionClosed:
                 log.info("connection closed before the answer could be sent")
                 return
+            if message_log is not None:  # what went out, not what we meant to send
+                message_log.record(conn.station_id, "out", frame, utcnow())
 
     # --- presence -------------------------------------------------------------------
 

@@ -43,6 +43,14 @@ _NOT_SUPPORTED = frozenset(
 )
 
 
+# signedMeterValue's fields beside the data, as the domain names them
+_SIGNATURE_FIELDS = (
+    ("signing_method", "signingMethod"),
+    ("encoding_method", "encodingMethod"),
+    ("public_key", "publicKey"),
+)
+
+
 def _samples(meter_values: list[dict[str, Any]], field: str) -> tuple[c.MeterSample, ...]:
     """Flatten meterValue[].sampledValue[] into samples in base units.
 
@@ -64,6 +72,13 @@ def _samples(meter_values: list[dict[str, Any]], field: str) -> tuple[c.MeterSam
             except (InvalidInput, InvalidOperation):
                 value, unit = None, raw_unit
             signed = sv.get("signedMeterValue")
+            signature = None
+            if signed:
+                signature = {
+                    key: str(signed[name])
+                    for key, name in _SIGNATURE_FIELDS
+                    if signed.get(name) not in (None, "")
+                }
             out.append(
                 c.MeterSample(
                     timestamp=at,
@@ -76,6 +91,7 @@ def _samples(meter_values: list[dict[str, Any]], field: str) -> tuple[c.MeterSam
                     location=sv.get("location", "Outlet"),
                     context=sv.get("context", "Sample.Periodic"),
                     format="SignedData" if signed else "Raw",
+                    signature=signature or None,
                 )
             )
     return tuple(out)
@@ -174,11 +190,26 @@ def _notify_event(p: dict[str, Any]) -> c.StationNotices:
     for e in p["eventData"]:
         where = _where(e["component"], e["variable"])
         cleared = " (cleared)" if e.get("cleared") else ""
+        component, variable = e["component"], e["variable"]
+        evse = component.get("evse") or {}
         notices.append(
             c.Notice(
                 timestamp(e["timestamp"], "eventData.timestamp"),
                 f"{e['trigger']}: {where} = {e['actualValue']}{cleared}",
                 {"generated_at": p["generatedAt"], "seq_no": p["seqNo"], **e},
+                c.DeviceEvent(
+                    component=component["name"],
+                    variable=variable["name"],
+                    value=str(e["actualValue"]),
+                    trigger=e["trigger"],
+                    cleared=bool(e.get("cleared", False)),
+                    evse_id=evse.get("id"),
+                    connector_id=evse.get("connectorId"),
+                    component_instance=component.get("instance"),
+                    variable_instance=variable.get("instance"),
+                    tech_code=e.get("techCode"),
+                    tech_info=e.get("techInfo"),
+                ),
             )
         )
     return c.StationNotices("NotifyEvent", tuple(notices))

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
 
 from chargeops.core.access import Permission, Principal
+from chargeops.core.clock import as_utc
 from chargeops.core.errors import InvalidInput
 from chargeops.core.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, before_id, newest_first
 from chargeops.sessions import service
@@ -24,13 +25,6 @@ async def _visible(request: Request, db: DbSession, principal: Principal) -> Any
     return await request.app.state.visible_id_tags(db, principal, Permission.SESSIONS_READ)
 
 
-def _utc(value: datetime | None) -> datetime | None:
-    # A time without an offset is read as UTC, like everything else in chargeops.
-    if value is None:
-        return None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
 @router.get("", response_model=Page[SessionOut], summary="List sessions, newest first")
 async def list_sessions(
     db: DbSession,
@@ -44,7 +38,7 @@ async def list_sessions(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
 ) -> Page[SessionOut]:
     before = before_id(cursor)
-    since, until = _utc(since), _utc(until)
+    since, until = as_utc(since), as_utc(until)
     if since is not None and until is not None and until <= since:
         raise InvalidInput("until must be later than since")
     rows = await service.list_sessions(

@@ -72,7 +72,8 @@ class MeterValue(Base):
     __tablename__ = "meter_values"
     __table_args__ = (
         # a repeated sample (a retried MeterValues, or the same sample again in
-        # StopTransaction's transactionData) is stored once
+        # StopTransaction's transactionData) is stored once; a signed reading sent beside
+        # the plain one (same instant and measurand, format SignedData) is a sample too
         Index(
             "uq_meter_values_sample",
             "station_id",
@@ -82,6 +83,7 @@ class MeterValue(Base):
             "phase",
             "location",
             "context",
+            "format",
             unique=True,
         ),
         Index("ix_meter_values_session", "session_id", "timestamp"),
@@ -107,6 +109,8 @@ class MeterValue(Base):
     unit: Mapped[str] = mapped_column(String(16))
     raw_value: Mapped[str] = mapped_column(Text)
     raw_unit: Mapped[str] = mapped_column(String(16))
+    # signed data's signing method, encoding and the meter's public key, where sent
+    signature: Mapped[dict[str, str] | None] = mapped_column(JSON(none_as_null=True))
 
 
 class TransactionEvent(Base):

@@ -22,6 +22,9 @@ class MeterValueOut(BaseModel):
     unit: str
     raw_value: str = Field(description="the value exactly as the charger sent it")
     raw_unit: str
+    signature: dict[str, str] | None = Field(
+        None, description="signed data's signing_method, encoding_method and public_key"
+    )
 
     @classmethod
     def of(cls, row: MeterValue) -> MeterValueOut:
@@ -36,6 +39,7 @@ class MeterValueOut(BaseModel):
             unit=row.unit,
             raw_value=row.raw_value,
             raw_unit=row.raw_unit,
+            signature=row.signature,
         )
 
 

@@ -186,6 +186,7 @@ def record_samples(
             "unit": s.unit,
             "raw_value": s.raw_value,
             "raw_unit": s.raw_unit,
+            "signature": dict(s.signature) if s.signature else None,
         }
         for s in samples
     ]

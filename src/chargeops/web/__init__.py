@@ -28,9 +28,36 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 
 from chargeops.web.frame import STATIC, STATIC_URL, Console, error_page, harden
-from chargeops.web.views import login, overview, sessions, sites, stations, tokens, users
+from chargeops.web.views import (
+    cdrs,
+    invoices,
+    login,
+    messages,
+    overview,
+    revenue,
+    sessions,
+    sites,
+    stations,
+    tariffs,
+    tokens,
+    users,
+)
 
-VIEWS: tuple[ModuleType, ...] = (overview, stations, sessions, tokens, sites, users)
+# billing last: Tariffs, CDRs ("My charges" for a driver), Invoices ("Receipts" for a
+# driver), Revenue ("Spend" for a fleet)
+VIEWS: tuple[ModuleType, ...] = (
+    overview,
+    stations,
+    sessions,
+    tokens,
+    sites,
+    users,
+    tariffs,
+    cdrs,
+    invoices,
+    revenue,
+    messages,
+)
 
 # paths that answer machines, never with a page
 _NOT_PAGES = ("/api/", "/uploads/", "/docs", "/openapi.json", "/health", "/metrics")

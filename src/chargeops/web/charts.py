@@ -123,3 +123,71 @@ def _chart(title: str, unit: str, points: list[tuple[datetime, Decimal]]) -> Lin
         f"{unit}, last {last} {unit}"
     )
     return LineChart(title, unit, line, area, y_ticks, x_ticks, summary)
+
+
+# --- bar charts: a figure per day -------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Bar:
+    x: float
+    y: float
+    width: float
+    height: float
+    label: str  # what the bar stands for, in words (its tooltip)
+    negative: bool
+
+
+@dataclass(frozen=True, slots=True)
+class BarChart:
+    title: str
+    unit: str
+    bars: tuple[Bar, ...]
+    y_ticks: tuple[Tick, ...]
+    x_ticks: tuple[Tick, ...]
+    zero_y: float  # where the value 0 is: bars stand on it, or hang from it
+    summary: str
+    width: int = WIDTH
+    height: int = HEIGHT
+    left: int = LEFT
+    right_edge: int = WIDTH - RIGHT
+    bottom_edge: int = HEIGHT - BOTTOM
+    top: int = TOP
+
+
+def bar_chart(
+    title: str, unit: str, values: Sequence[tuple[str, str, Decimal]], summary: str
+) -> BarChart:
+    """One bar per value, in order: ``(axis label, label in words, value)``. The axis
+    shows a label now and then (a month of days would not fit); each bar names its own.
+    Negative values (a day of more credits than sales) hang below the zero line."""
+    highest = max((v for _, _, v in values), default=Decimal(0))
+    lowest = min((v for _, _, v in values), default=Decimal(0))
+    top = _nice_top(highest) if highest > 0 else Decimal(0)
+    bottom = -_nice_top(-lowest) if lowest < 0 else Decimal(0)
+    if top == bottom:
+        top = Decimal(1)
+    inner_w, inner_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
+    span_value = top - bottom
+
+    def y(v: Decimal) -> float:
+        return round(TOP + inner_h * float((top - v) / span_value), 1)
+
+    zero = y(Decimal(0))
+    slot = inner_w / max(len(values), 1)
+    width = round(min(max(slot * 0.7, 1.0), 48.0), 1)  # a few days: bars, not walls
+    bars = []
+    for i, (_, words, value) in enumerate(values):
+        x = round(LEFT + slot * i + (slot - width) / 2, 1)
+        edge = y(value)
+        bars.append(Bar(x, min(edge, zero), width, round(abs(zero - edge), 1), words, value < 0))
+    steps = 4
+    marks = [bottom + span_value * k / steps for k in range(steps + 1)]
+    y_ticks = tuple(Tick(LEFT - 6, y(m), f"{m.normalize():f}") for m in marks)
+    every = max(1, -(-len(values) // 6))  # at most about 7 labels
+    x_ticks = tuple(
+        Tick(round(LEFT + slot * i + slot / 2, 1), HEIGHT - BOTTOM + 20, label)
+        for i, (label, _, _) in enumerate(values)
+        if i % every == 0
+    )
+    return BarChart(title, unit, tuple(bars), y_ticks, x_ticks, zero, summary)

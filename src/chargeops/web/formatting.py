@@ -6,8 +6,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from urllib.parse import quote
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from chargeops.billing.tariffs import minor_unit
 
 NOTHING = "—"
+DASH = "\N{EN DASH}"
 
 
 def utc(value: datetime | None) -> str:
@@ -58,6 +62,24 @@ def duration(start: datetime | None, stop: datetime | None, now: datetime | None
     return f"{seconds} s"
 
 
+def span(seconds: Decimal | int | None) -> str:
+    """``1 h 5 min``, ``12 min 30 s``: a length of time to the second (billed time is
+    counted in seconds, so a CDR's minutes are not rounded here)."""
+    if seconds is None:
+        return NOTHING
+    whole = int(seconds)
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    parts = []
+    if hours:
+        parts.append(f"{hours} h")
+    if minutes or (hours and secs):
+        parts.append(f"{minutes} min")
+    if secs or not parts:
+        parts.append(f"{secs} s")
+    return " ".join(parts)
+
+
 def _two_places(value: Decimal) -> str:
     return f"{value.quantize(Decimal('0.01'), rounding=ROUND_HALF_UP):,}"
 
@@ -75,6 +97,57 @@ def kw(w: int | Decimal | None) -> str:
     return f"{_two_places(Decimal(w) / 1000)} kW"
 
 
+def money(value: Decimal | None, currency: str | None) -> str:
+    """``1,234.50 EUR``: an amount in its currency's minor unit (amounts come rounded
+    already; a sum of them is exact in that unit)."""
+    if value is None or currency is None:
+        return NOTHING
+    quantum = Decimal(1).scaleb(-minor_unit(currency))
+    return f"{value.quantize(quantum, rounding=ROUND_HALF_UP):,} {currency}"
+
+
+def in_zone(value: datetime | None, zone: str) -> str:
+    """``2025-06-07 18:00:00 CEST``: a time where it happened, its zone's abbreviation
+    beside it (the page names the zone itself); UTC when the zone is unknown."""
+    if value is None:
+        return NOTHING
+    try:
+        there = value.astimezone(ZoneInfo(zone))
+    except (ZoneInfoNotFoundError, ValueError):
+        return utc(value)
+    return there.strftime("%Y-%m-%d %H:%M:%S %Z")
+
+
+def day_in(value: datetime | None, zone: str) -> str:
+    """``2026-11-01 CET``: the day it was there (an invoice's date), with the zone's
+    abbreviation; UTC when the zone is unknown."""
+    if value is None:
+        return NOTHING
+    try:
+        there = value.astimezone(ZoneInfo(zone))
+    except (ZoneInfoNotFoundError, ValueError):
+        there = value.astimezone(UTC)
+    return there.strftime("%Y-%m-%d %Z")
+
+
+def from_to(start: datetime | None, end: datetime | None, zone: str) -> str:
+    """``2026-10-15 12:00`` to ``12:45 CEST``, joined by an en dash: when something
+    happened there, to the minute (as invoices print it), the day written once when it
+    did not change."""
+    if start is None or end is None:
+        return NOTHING
+    try:
+        place = ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        place = ZoneInfo("UTC")
+    first, last = start.astimezone(place), end.astimezone(place)
+    if first.date() != last.date():
+        return f"{first:%Y-%m-%d %H:%M %Z} {DASH} {last:%Y-%m-%d %H:%M %Z}"
+    if first.tzname() != last.tzname():  # the clocks changed in between
+        return f"{first:%Y-%m-%d %H:%M %Z}{DASH}{last:%H:%M %Z}"
+    return f"{first:%Y-%m-%d %H:%M}{DASH}{last:%H:%M %Z}"
+
+
 def path_part(value: object) -> str:
     """A value made safe to put in a URL path (station ids may hold ``:``, ``+``, ``@``)."""
     return quote(str(value), safe="")
@@ -87,4 +160,9 @@ FILTERS = {
     "kwh": kwh,
     "kw": kw,
     "path_part": path_part,
+    "money": money,
+    "span": span,
+    "in_zone": in_zone,
+    "day_in": day_in,
+    "from_to": from_to,
 }

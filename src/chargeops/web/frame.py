@@ -60,17 +60,25 @@ class NavEntry:
     path: str
     permission: Permission | None = None
     own_label: str | None = None  # for those who see only their own records ("My cards")
+    # shown only to those whose scope of ``permission`` reaches this far (a page that
+    # adds up many people's records means nothing to one who sees only their own)
+    min_scope: Scope | None = None
+    organization_label: str | None = None  # for those who see their organization's
 
     def visible_to(self, principal: Principal) -> bool:
-        return self.permission is None or principal.may(self.permission)
+        if self.permission is None:
+            return True
+        scope = principal.scope(self.permission)
+        if scope is None:
+            return False
+        return self.min_scope is None or scope >= self.min_scope
 
     def label_for(self, principal: Principal) -> str:
-        if (
-            self.own_label is not None
-            and self.permission is not None
-            and principal.scope(self.permission) is Scope.OWN
-        ):
+        scope = principal.scope(self.permission) if self.permission is not None else None
+        if self.own_label is not None and scope is Scope.OWN:
             return self.own_label
+        if self.organization_label is not None and scope is Scope.ORGANIZATION:
+            return self.organization_label
         return self.label
 
     def is_current(self, path: str) -> bool:

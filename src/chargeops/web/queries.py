@@ -14,9 +14,11 @@ from datetime import UTC, datetime, time
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Select, and_, case, distinct, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, case, distinct, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from chargeops.billing.invoices import BILL_MONTHLY, INVOICE
+from chargeops.billing.models import Cdr, Invoice
 from chargeops.commands.models import Command
 from chargeops.core.commands import CommandName
 from chargeops.sessions.models import ChargingSession, MeterValue
@@ -286,3 +288,68 @@ async def list_updates_of(
         ):
             found.append(command)
     return found
+
+
+async def station_ids(db: AsyncSession, *, limit: int = 1000) -> list[str]:
+    """Station ids, for a form that suggests them."""
+    stmt = select(Station.id).order_by(Station.id).limit(limit)
+    return list((await db.execute(stmt)).scalars())
+
+
+async def site_time_zone(db: AsyncSession, site_id: int) -> str | None:
+    return await db.scalar(select(Site.time_zone).where(Site.id == site_id))
+
+
+async def credit_of(db: AsyncSession, cdr_id: int) -> Cdr | None:
+    """The credit CDR that cancels ``cdr_id``, if one was issued."""
+    stmt = select(Cdr).where(Cdr.credits_cdr_id == cdr_id)
+    return (await db.execute(stmt)).scalar_one_or_none()
+
+
+async def invoice_numbers(db: AsyncSession, ids: Collection[int | None]) -> dict[int, str]:
+    """The numbers of the invoices a page refers to (those credit notes correct)."""
+    wanted = {i for i in ids if i is not None}
+    if not wanted:
+        return {}
+    rows = await db.execute(select(Invoice.id, Invoice.number).where(Invoice.id.in_(wanted)))
+    return {invoice_id: number for invoice_id, number in rows.all()}
+
+
+async def invoices_of_run(
+    db: AsyncSession, visible: ColumnElement[bool], period: str, first: int, last: int
+) -> list[Invoice]:
+    """The monthly invoices of ``period`` with ids from ``first`` to ``last``: what one
+    run issued, as its outcome page names them (only those the viewer sees)."""
+    stmt = (
+        select(Invoice)
+        .where(
+            visible,
+            Invoice.id.between(first, last),
+            Invoice.period == period,
+            Invoice.kind == INVOICE,
+            Invoice.cycle == BILL_MONTHLY,
+        )
+        .order_by(Invoice.id)
+    )
+    return list((await db.execute(stmt)).scalars())
+
+
+async def invoice_customers(
+    db: AsyncSession, visible: ColumnElement[bool], *, limit: int = 1000
+) -> list[tuple[str, str]]:
+    """The customers of the invoices the viewer sees, as (key, name as last invoiced),
+    by name: the choices of the list's customer filter (the ``limit`` invoiced most
+    recently, when there are more)."""
+    newest = func.max(Invoice.id)
+    latest = (
+        select(newest)
+        .where(visible)
+        .group_by(Invoice.customer_key)
+        .order_by(newest.desc())
+        .limit(limit)
+    )
+    rows = await db.execute(
+        select(Invoice.customer_key, Invoice.customer).where(Invoice.id.in_(latest))
+    )
+    named = [(key, str((customer or {}).get("name") or key)) for key, customer in rows.all()]
+    return sorted(named, key=lambda pair: (pair[1].lower(), pair[0]))
