@@ -22,6 +22,12 @@ message log off (CHARGEOPS_MESSAGE_LOG_DAYS=0); ``--baseline`` puts the ratios a
 it, so the cost of the log is measured in one run:
 
     python bench/gateway_bench.py --quick --targets sqlite-nolog,sqlite --baseline sqlite-nolog
+
+Likewise ``-nodetect`` turns every anomaly detector off (CHARGEOPS_ANOMALY_THRESHOLDS),
+to measure what judging each MeterValues' register costs:
+
+    python bench/gateway_bench.py --quick --targets sqlite-nodetect,sqlite \
+        --baseline sqlite-nodetect
 """
 
 from __future__ import annotations
@@ -55,8 +61,27 @@ CHARGEOPS = str(Path(sys.executable).parent / "chargeops")
 PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 PG_DB = "chargeops_bench"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-TARGETS = ("bare", "sqlite", "postgres", "sqlite-nolog", "postgres-nolog")
+TARGETS = (
+    "bare",
+    "sqlite",
+    "postgres",
+    "sqlite-nolog",
+    "postgres-nolog",
+    "sqlite-nodetect",
+    "postgres-nodetect",
+)
 NO_LOG = "-nolog"  # a target name's suffix: the message log off
+NO_DETECT = "-nodetect"  # ...: every anomaly detector off
+DETECTORS = (  # monitoring.detectors.DETECTORS (the bench imports nothing of chargeops)
+    "meter_backwards",
+    "meter_jump",
+    "meter_silent",
+    "session_stuck",
+    "slow_charging",
+    "auth_failures",
+    "reboot_loop",
+    "failing_starts",
+)
 ID_TAG = "BENCHTAG"
 
 
@@ -137,7 +162,7 @@ class Target:
     @property
     def kind(self) -> str:
         """bare, sqlite or postgres: what the target runs, whatever its variant."""
-        return self.name.removesuffix(NO_LOG)
+        return self.name.removesuffix(NO_LOG).removesuffix(NO_DETECT)
 
     @property
     def url(self) -> str:
@@ -159,6 +184,8 @@ class Target:
         days = 0 if self.name.endswith(NO_LOG) else self.message_log_days
         if days is not None:
             self.env["CHARGEOPS_MESSAGE_LOG_DAYS"] = str(days)
+        if self.name.endswith(NO_DETECT):
+            self.env["CHARGEOPS_ANOMALY_THRESHOLDS"] = json.dumps({"disabled": list(DETECTORS)})
         for command in (["db", "upgrade"], ["token", "add", ID_TAG]):
             subprocess.run(
                 [CHARGEOPS, *command], env=self.env, check=True, capture_output=True, timeout=120

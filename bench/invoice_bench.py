@@ -29,9 +29,9 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from chargeops.app import open_database
 from chargeops.billing import accounts, documents, invoices
 from chargeops.billing.models import Cdr, Invoice
+from chargeops.database import open_database
 from chargeops.users.models import Organization
 
 MONTH_START = datetime(2026, 9, 30, 22, tzinfo=UTC)  # 1 October 2026, 00:00 in Berlin

@@ -22,16 +22,17 @@ from typing import Any
 import uvicorn
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from chargeops import migrations, web
+from chargeops import web
 from chargeops.alerts.delivery import DeliveryConfig, Dispatcher
+from chargeops.alerts.drivers import DriverNotifier
 from chargeops.alerts.engine import AlertEngine
 from chargeops.alerts.incidents import Links
+from chargeops.alerts.subscriptions import BackInService
 from chargeops.api.app import GatewayStatus, create_app
 from chargeops.billing.cdrs import CdrRecorder
 from chargeops.bus import MemoryBus
 from chargeops.commands.service import Commands
 from chargeops.config import Settings
-from chargeops.core.errors import ChargeOpsError
 from chargeops.core.events import (
     FileReceived,
     StationBooted,
@@ -41,6 +42,7 @@ from chargeops.core.events import (
     TransferStatusChanged,
 )
 from chargeops.core.metrics import DB_WRITER_BACKLOG, observe_commit
+from chargeops.database import StartupError, open_database
 from chargeops.files.store import FileStore
 from chargeops.gateway.admission import Admission
 from chargeops.gateway.handlers import ChargerHandlers
@@ -53,34 +55,12 @@ from chargeops.monitoring.service import Monitor, MonitoringConfig
 from chargeops.stations import service as stations
 from chargeops.storage.engine import (
     WriterConnection,
-    create_engine,
     hot_path_sessions,
-    session_factory,
 )
 from chargeops.storage.jobs import Scheduler
 from chargeops.storage.writer import GroupCommitWriter
 
 log = logging.getLogger(__name__)
-
-
-class StartupError(ChargeOpsError):
-    """chargeops could not start (a port in use, a database out of reach...)."""
-
-
-async def open_database(url: str) -> tuple[AsyncEngine, async_sessionmaker[AsyncSession]]:
-    """Connect and migrate; the one way every command reaches the database."""
-    engine = create_engine(url)
-    try:
-        await migrations.upgrade(engine)
-    except (OSError, ConnectionError) as exc:
-        await engine.dispose()
-        raise StartupError(f"cannot reach the database ({exc})") from exc
-    except Exception as exc:
-        await engine.dispose()
-        if "connect" in str(exc).lower() or "does not exist" in str(exc).lower():
-            raise StartupError(f"cannot open the database: {exc}") from exc
-        raise
-    return engine, session_factory(engine)
 
 
 class _EmbeddedHttpServer(uvicorn.Server):
@@ -162,6 +142,8 @@ class Application:
         self.scheduler: Scheduler | None = None
         self.monitor: Monitor | None = None
         self.alerts: AlertEngine | None = None
+        self.drivers: DriverNotifier | None = None
+        self.subscriptions: BackInService | None = None
         self.dispatcher: Dispatcher | None = None
 
     @property
@@ -208,6 +190,11 @@ class Application:
             self.alerts = AlertEngine(self.writer, self.sessions, Links(self.console_url))
             await self.alerts.start()  # the default rules, on a new installation
             self.alerts.install(self.bus, self.scheduler)
+            # drivers hear of their sessions, and subscribers of stations back in service
+            self.drivers = DriverNotifier(self.writer, self.sessions, self.alerts.links)
+            self.drivers.install(self.bus, self.scheduler)
+            self.subscriptions = BackInService(self.writer, self.sessions, self.alerts.links)
+            self.subscriptions.install(self.bus, self.scheduler)
             self.dispatcher = Dispatcher(self.writer, self.sessions, _delivery_config(s))
             self.dispatcher.install(
                 self.bus, self.scheduler, every=timedelta(seconds=s.notify_every)

@@ -18,15 +18,14 @@ from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from dataclasses import replace
 from datetime import datetime
 from types import FrameType
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from chargeops import __version__
+from chargeops import __version__, simulator
 from chargeops import cli_remote as remote
-from chargeops.app import Application, open_database
 from chargeops.billing import accounts as billing_accounts
 from chargeops.billing import invoices
 from chargeops.billing import service as tariffs
@@ -37,18 +36,16 @@ from chargeops.core.access import Role, parse_roles
 from chargeops.core.clock import parse_timestamp
 from chargeops.core.commands import CommandName
 from chargeops.core.errors import ChargeOpsError, Conflict, NotFound
-from chargeops.simulator import (
-    MIXED,
-    SUPPORTED_OCPP_VERSIONS,
-    FleetConfig,
-    run_fleet,
-    station_ids,
-)
+from chargeops.database import open_database
+from chargeops.simulator import MIXED, SUPPORTED_OCPP_VERSIONS
 from chargeops.stations import service as stations_service
 from chargeops.stations import sites
 from chargeops.stations.passwords import MIN_RECOMMENDED_LENGTH
 from chargeops.users import accounts, tokens
 from chargeops.users import service as users
+
+if TYPE_CHECKING:
+    from chargeops.app import Application
 
 T = TypeVar("T")
 
@@ -124,6 +121,14 @@ async def _with_db(fn: Callable[[AsyncSession], Awaitable[T]]) -> T:
 # --- running ----------------------------------------------------------------------------
 
 
+def _application(s: Settings) -> Application:
+    """The server, imported only by the commands that serve: its console and API take
+    seconds to import, which every other command would pay."""
+    from chargeops.app import Application
+
+    return Application(s)
+
+
 async def _serve_until_stopped(
     application: Application,
     alongside: Callable[[asyncio.Event], Coroutine[Any, Any, None]] | None = None,
@@ -156,7 +161,7 @@ def serve() -> None:
     """Run the OCPP gateway and the HTTP API (configured by CHARGEOPS_* variables)."""
     s = settings()
     logs.configure(s.log_level, s.log_format)
-    run(_serve_until_stopped(Application(s)))
+    run(_serve_until_stopped(_application(s)))
 
 
 @app.command()
@@ -185,12 +190,12 @@ def _describe_ocpp(ocpp: str) -> str:
     return f"OCPP {ocpp}"
 
 
-async def _run_fleet_until_stopped(config: FleetConfig) -> None:
+async def _run_fleet_until_stopped(config: simulator.FleetConfig) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    await run_fleet(config, stop)
+    await simulator.run_fleet(config, stop)
 
 
 @app.command()
@@ -209,7 +214,7 @@ def simulate(
     _check_ocpp(ocpp)
     logs.configure("INFO", "auto")
     try:
-        config = FleetConfig(
+        config = simulator.FleetConfig(
             url=url.rstrip("/"),
             stations=stations,
             id_prefix=prefix,
@@ -307,7 +312,7 @@ def demo(
     s = settings()
     logs.configure(s.log_level, s.log_format)
     logging.getLogger("chargeops.simulator").setLevel(logging.WARNING)
-    fleet = FleetConfig(
+    fleet = simulator.FleetConfig(
         url=f"ws://127.0.0.1:{s.ocpp_port}/ocpp",
         stations=stations,
         id_prefix="DEMO",
@@ -320,7 +325,7 @@ def demo(
     password_hash = run(accounts.hash_password(password))
 
     async def prepare(session: AsyncSession) -> str:
-        ids = station_ids(fleet.id_prefix, stations)
+        ids = simulator.station_ids(fleet.id_prefix, stations)
         site_ids = [await _demo_site(session, name, zone) for name, zone in DEMO_SITES]
         for i, station_id in enumerate(ids):
             await stations_service.register_station(session, station_id)
@@ -360,9 +365,9 @@ def demo(
 
     async def fleet_after_banner(stop: asyncio.Event) -> None:
         typer.echo(banner)
-        await run_fleet(fleet, stop)
+        await simulator.run_fleet(fleet, stop)
 
-    run(_serve_until_stopped(Application(s), fleet_after_banner))
+    run(_serve_until_stopped(_application(s), fleet_after_banner))
 
 
 # --- database ---------------------------------------------------------------------------

@@ -75,7 +75,7 @@ async def test_a_fault_opens_one_incident_that_recovery_resolves(server: Running
         assert len(grouped) == 1 and grouped[0]["occurrences"] == 2, await _incidents(
             server, station_id="CP-I1"
         )
-        # level 0 of the default policy: operators and admins, not drivers
+        # level 1 of the default policy: operators and admins, not drivers
         notified = await _notified(server, incident["id"])
         assert {user for user, _ in notified} == {operator}
         assert {event for _, event in notified} == {"incident.opened"}
@@ -145,6 +145,7 @@ async def test_escalation_reaches_level_2_when_level_1_does_not_acknowledge(
             },
         )
         assert policy.status_code == 201, policy.text
+        assert [level["level"] for level in policy.json()["levels"]] == [1, 2]
         bad = await api.post(
             "/api/v1/alerts/policies",
             json={
@@ -155,7 +156,7 @@ async def test_escalation_reaches_level_2_when_level_1_does_not_acknowledge(
                 ],
             },
         )
-        assert bad.status_code == 422 and "later than level 0" in bad.text
+        assert bad.status_code == 422 and "level 2 must come later than level 1" in bad.text
         rule = await api.post(
             "/api/v1/alerts/rules",
             json={
@@ -176,19 +177,20 @@ async def test_escalation_reaches_level_2_when_level_1_does_not_acknowledge(
             )
     mine = await _until(lambda: _rule_incidents(server, rule.json()["id"], 2))
     [incident] = mine
-    assert incident["occurrences"] == 2 and incident["level"] == 0
+    assert incident["occurrences"] == 2 and incident["level"] == 1  # levels count from 1
     assert await _notified(server, incident["id"]) == [(first, "incident.opened")]
     opened = datetime.fromisoformat(incident["opened_at"])
 
     assert await engine.escalate(opened + timedelta(minutes=14)) == 0
     assert await engine.escalate(opened + timedelta(minutes=16)) == 1
     detail = await server.get(f"/api/v1/incidents/{incident['id']}")
-    assert detail["level"] == 1 and detail["next_escalation_at"] is None  # the last level
+    assert detail["level"] == 2 and detail["next_escalation_at"] is None  # the last level
     assert await _notified(server, incident["id"]) == [
         (first, "incident.opened"),
         (second, "incident.escalated"),
     ]
     assert [n["kind"] for n in detail["notes"]][:4] == ["opened", "notified", "fired", "escalated"]
+    assert detail["notes"][3]["text"] == "not acknowledged: escalated to level 2"
 
 
 async def _rule_incidents(server: RunningServer, rule_id: int, occurrences: int) -> Any:
@@ -236,7 +238,7 @@ async def test_people_acknowledge_assign_comment_and_resolve(server: RunningServ
     # acknowledged: escalation never comes
     await engine.escalate(datetime.now(UTC) + timedelta(hours=2))
     detail = await server.get(f"/api/v1/incidents/{iid}")
-    assert detail["level"] == 0 and "escalated" not in [n["kind"] for n in detail["notes"]]
+    assert detail["level"] == 1 and "escalated" not in [n["kind"] for n in detail["notes"]]
     kinds = [n["kind"] for n in detail["notes"]]
     assert kinds[-4:] == ["acknowledged", "assigned", "comment", "resolved"]
     assert detail["notes"][-2]["text"] == "card reader swapped"

@@ -14,11 +14,11 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from chargeops.app import open_database
 from chargeops.billing import accounts, invoices
 from chargeops.billing.invoices import Month, next_number, taxes_of
 from chargeops.billing.models import Cdr, Invoice, InvoiceLine
 from chargeops.core.errors import InvalidInput
+from chargeops.database import open_database
 from chargeops.users import accounts as users
 
 ISSUER = {"name": "Ladenetz GmbH", "address": "Hafenstraße 1\n20457 Hamburg"}

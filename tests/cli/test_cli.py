@@ -19,6 +19,7 @@ from alembic.script import ScriptDirectory
 from ocpp.v16 import ChargePoint, call
 
 from chargeops import migrations
+from tests.cli.conftest import BOTH_DATABASES
 from tests.conftest import free_port
 from tests.harness import now_iso
 
@@ -174,6 +175,7 @@ async def _charge(ocpp: str, station: str, password: str | None = None) -> tuple
         return tx, None
 
 
+@BOTH_DATABASES
 def test_serve_stops_cleanly_on_ctrl_c_and_keeps_data_across_restarts(
     env: dict[str, str], tmp_path: Path
 ) -> None:

@@ -15,8 +15,8 @@ from click.testing import Result
 from sqlalchemy.ext.asyncio import AsyncSession
 from typer.testing import CliRunner
 
-from chargeops.app import open_database
 from chargeops.cli import app
+from chargeops.database import open_database
 from chargeops.users import accounts
 from chargeops.users import service as keys
 from chargeops.users.models import ApiKey

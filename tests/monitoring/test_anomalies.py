@@ -166,8 +166,9 @@ async def test_a_16_register_going_backwards_or_jumping(server: RunningServer) -
 async def test_a_201_register_going_backwards_in_transaction_events(
     server: RunningServer,
 ) -> None:
-    """2.0.1 sends transaction meter values in TransactionEvents: the register is judged
-    over the whole session when it ends; MeterValues outside a transaction at once."""
+    """2.0.1 sends transaction meter values in TransactionEvents: they are judged as they
+    come, like 1.6 MeterValues, and once more over the whole session when it ends (the
+    step already found is not counted again); MeterValues outside a transaction too."""
     await server.add_station("CP-M201")
     t0 = _now() - timedelta(hours=1)
 
@@ -200,10 +201,13 @@ async def test_a_201_register_going_backwards_in_transaction_events(
         await cp.call(event("Started", 0, 0, 5_000))
         await cp.call(event("Updated", 1, 1, 5_200))
         await cp.call(event("Updated", 2, 2, 5_100))
+        [live] = await _eventually(server, "CP-M201", lambda found: bool(found))
+        assert live["detector"] == "meter_backwards" and live["session_id"] is not None
         await cp.call(event("Ended", 3, 3, 5_300))
         [back] = await _anomalies(server, "CP-M201", open_only=True)
         assert back["detector"] == "meter_backwards" and back["evse_id"] == 1
         assert "from 5,200 Wh to 5,100 Wh" in back["summary"]
+        assert back["id"] == live["id"] and back["occurrences"] == 1
 
         await cp.call(call201.MeterValues(evse_id=2, meter_value=energy(7_000, 5)))
         await cp.call(call201.MeterValues(evse_id=2, meter_value=energy(6_000, 6)))

@@ -124,6 +124,7 @@ async def test_a_driver_sees_only_their_cards(console: Console) -> None:
             "Tariffs",
             "My charges",
             "Receipts",
+            "Notifications",
         ]
     )
     await nav.get_by_role("link", name="My cards").click()

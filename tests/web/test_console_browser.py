@@ -49,6 +49,9 @@ async def test_an_operator_sees_the_whole_network(console: Console) -> None:
         await expect(nav.get_by_role("link")).to_have_text(
             [
                 "Home",
+                "Status",
+                "Faults",
+                "Incidents",
                 "Stations",
                 "Sessions",
                 "Tokens",
@@ -58,6 +61,8 @@ async def test_an_operator_sees_the_whole_network(console: Console) -> None:
                 "CDRs",
                 "Invoices",
                 "Revenue",
+                "Alert rules",
+                "Notifications",
             ]
         )
         await expect(nav).to_contain_text("Olivia Operator")
@@ -138,6 +143,7 @@ async def test_a_driver_sees_only_their_own_charging(console: Console) -> None:
                 "Tariffs",
                 "My charges",
                 "Receipts",
+                "Notifications",
             ]
         )
         await expect(nav).to_contain_text("Bob Driver")

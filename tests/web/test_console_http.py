@@ -259,6 +259,9 @@ async def test_each_person_sees_what_their_roles_allow(
     }
     assert menus["olivia"] == [
         "/",
+        "/status",
+        "/faults",
+        "/incidents",
         "/stations",
         "/sessions",
         "/tokens",
@@ -268,6 +271,8 @@ async def test_each_person_sees_what_their_roles_allow(
         "/cdrs",
         "/invoices",
         "/revenue",
+        "/alerts",
+        "/notifications",
     ]
     assert menus["alice"] == [
         "/",
@@ -278,6 +283,7 @@ async def test_each_person_sees_what_their_roles_allow(
         "/tariffs",
         "/cdrs",
         "/invoices",
+        "/notifications",
     ]
 
     def station_ids(response: httpx.Response) -> list[str]:

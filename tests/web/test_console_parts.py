@@ -8,9 +8,14 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from chargeops.bus import MemoryBus
-from chargeops.core.events import ConnectorStatusChanged
+from chargeops.core.events import (
+    ConnectivityChanged,
+    ConnectorStatusChanged,
+    FaultRaised,
+    NotificationPosted,
+)
 from chargeops.sessions.models import ChargingSession, MeterValue
-from chargeops.web import charts, formatting
+from chargeops.web import charts, formatting, live
 from chargeops.web.auth import safe_next
 from chargeops.web.live import LiveHub, describe
 
@@ -115,6 +120,7 @@ async def test_a_listener_that_falls_behind_is_ended_not_grown() -> None:
     assert await other.next(loop.time() + 0.01) is None  # another station's: nothing
     assert describe(event) == {
         "event": "connector",
+        "station_id": "CP-1",  # for the pages that watch the whole network
         "evse_id": 1,
         "connector_id": 1,
         "status": "Charging",
@@ -129,3 +135,27 @@ async def test_a_listener_that_falls_behind_is_ended_not_grown() -> None:
     hub.close()
     assert later.ended and await later.next(loop.time() + 1) is None  # ends now
     assert not hub.available and hub.listen("CP-1").ended
+
+
+async def test_the_network_hears_every_station_and_a_person_only_their_notifications() -> None:
+    bus = MemoryBus()
+    hub = LiveHub(bus)
+    board, station = hub.listen_to(live.NETWORK), hub.listen("CP-1")
+    alice, bob = hub.listen_to(live.user_topic(7)), hub.listen_to(live.user_topic(8))
+    fault = FaultRaised("CP-2", T0, 41, 1, 1, "GroundFailure", "RCD tripped", None)
+    online = ConnectivityChanged("CP-1", T0, True, "connected")
+    note = NotificationPosted("CP-1", T0, 7, 90, "[MAJOR] CP-1 faulted", "major", "/incidents/3")
+    bus.publish([fault, online, note])
+    await bus.drain()
+    loop = asyncio.get_running_loop()
+
+    async def heard(listener: live.Listener) -> list[tuple[str, str]]:
+        got = []
+        while (message := await listener.next(loop.time() + 0.05)) is not None:
+            got.append((message["event"], message["station_id"]))
+        return got
+
+    assert await heard(board) == [("fault", "CP-2"), ("connectivity", "CP-1")]
+    assert await heard(station) == [("connectivity", "CP-1")]  # not CP-2's, nor anyone's note
+    assert await heard(alice) == [("notification", "CP-1")]
+    assert await heard(bob) == []

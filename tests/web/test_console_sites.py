@@ -138,7 +138,7 @@ async def test_sites_are_created_changed_used_and_deleted(server: RunningServer)
     assert 'data-stations="0"' in row.group(0)
 
     assert 'name="site"' in station_form.text and "Depot N" in station_form.text
-    assert moved.headers["location"] == "/stations/CP-2?moved=1"
+    assert moved.headers["location"] == "/stations/CP-2?done=moved"
     assert "The station was moved." in moved_page.text
     assert f'data-fact="site"><a href="/sites/{site_id}">Depot N</a>' in moved_page.text
     assert bad_move.status_code == 422 and "No site 999." in bad_move.text

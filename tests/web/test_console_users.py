@@ -107,6 +107,9 @@ async def test_each_role_sees_the_people_it_may(server: RunningServer) -> None:
     # the menu: what each role may open, and "My cards" for a driver's own tokens
     assert menus["olivia"] == [
         ("/", "Home"),
+        ("/status", "Status"),
+        ("/faults", "Faults"),
+        ("/incidents", "Incidents"),
         ("/stations", "Stations"),
         ("/sessions", "Sessions"),
         ("/tokens", "Tokens"),
@@ -116,6 +119,8 @@ async def test_each_role_sees_the_people_it_may(server: RunningServer) -> None:
         ("/cdrs", "CDRs"),
         ("/invoices", "Invoices"),
         ("/revenue", "Revenue"),
+        ("/alerts", "Alert rules"),
+        ("/notifications", "Notifications"),
     ]
     assert menus["alice"] == [
         ("/", "Home"),
@@ -126,9 +131,13 @@ async def test_each_role_sees_the_people_it_may(server: RunningServer) -> None:
         ("/tariffs", "Tariffs"),
         ("/cdrs", "My charges"),
         ("/invoices", "Receipts"),
+        ("/notifications", "Notifications"),
     ]
     assert [p for p, _ in menus["tom"]] == [
         "/",
+        "/status",
+        "/faults",
+        "/incidents",
         "/stations",
         "/sessions",
         "/sites",
@@ -136,6 +145,7 @@ async def test_each_role_sees_the_people_it_may(server: RunningServer) -> None:
         "/cdrs",
         "/invoices",
         "/revenue",
+        "/notifications",
     ]
     assert [p for p, _ in menus["fiona"]] == [
         "/",
@@ -148,6 +158,7 @@ async def test_each_role_sees_the_people_it_may(server: RunningServer) -> None:
         "/cdrs",
         "/invoices",
         "/revenue",
+        "/notifications",
     ]
 
 

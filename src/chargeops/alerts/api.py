@@ -1,5 +1,10 @@
 """``/api/v1/alerts/rules``, ``/api/v1/alerts/policies`` and ``/api/v1/incidents``: what
-opens incidents, who hears of them, and working on them."""
+opens incidents, who hears of them, and working on them.
+
+Escalation levels are numbered from 1 in every request and answer (a policy's levels,
+an incident's ``level``, and the words of errors and notes): level 1 is told when the
+incident opens. Before, answers counted from 0; the routes' summaries say it.
+"""
 
 from __future__ import annotations
 
@@ -90,7 +95,11 @@ async def delete_rule(rule_id: int, request: Request, principal: Manager) -> Res
 # --------------------------------------------------------------------------- policies
 
 
-@router.get("/alerts/policies", response_model=list[PolicyOut], summary="Escalation policies")
+@router.get(
+    "/alerts/policies",
+    response_model=list[PolicyOut],
+    summary="Escalation policies, their levels numbered from 1 (level 1: told at once)",
+)
 async def list_policies(db: DbSession, principal: Reader) -> list[PolicyOut]:
     rows = await db.scalars(select(EscalationPolicy).order_by(EscalationPolicy.id))
     return [PolicyOut.of(p) for p in rows.all()]
@@ -100,7 +109,8 @@ async def list_policies(db: DbSession, principal: Reader) -> list[PolicyOut]:
     "/alerts/policies",
     response_model=PolicyOut,
     status_code=201,
-    summary="Add an escalation policy: levels of recipients, each after a delay",
+    summary="Add an escalation policy: levels of recipients, each after a delay, numbered "
+    "from 1 (level 1 is told when an incident opens)",
 )
 async def add_policy(body: PolicyIn, request: Request, principal: Manager) -> PolicyOut:
     levels = [level.model_dump() for level in body.levels] if body.levels is not None else None
@@ -111,7 +121,11 @@ async def add_policy(body: PolicyIn, request: Request, principal: Manager) -> Po
     return await writer_of(request).submit(unit)
 
 
-@router.patch("/alerts/policies/{policy_id}", response_model=PolicyOut, summary="Change a policy")
+@router.patch(
+    "/alerts/policies/{policy_id}",
+    response_model=PolicyOut,
+    summary="Change a policy (levels numbered from 1, in order)",
+)
 async def change_policy(
     policy_id: int, body: PolicyIn, request: Request, principal: Manager
 ) -> PolicyOut:
@@ -143,7 +157,11 @@ async def delete_policy(policy_id: int, request: Request, principal: Manager) ->
 # --------------------------------------------------------------------------- incidents
 
 
-@router.get("/incidents", response_model=Page[IncidentOut], summary="Incidents, newest first")
+@router.get(
+    "/incidents",
+    response_model=Page[IncidentOut],
+    summary="Incidents, newest first (level: escalation level reached, from 1)",
+)
 async def list_incidents(
     db: DbSession,
     principal: Reader,
@@ -179,7 +197,8 @@ async def _detail(db: AsyncSession, incident_id: int) -> IncidentDetail:
 @router.get(
     "/incidents/{incident_id}",
     response_model=IncidentDetail,
-    summary="An incident with its story (notes, notifications, escalations)",
+    summary="An incident with its story (notes, notifications, escalations); its level "
+    "counts from 1",
 )
 async def get_incident(incident_id: int, db: DbSession, principal: Reader) -> IncidentDetail:
     return await _detail(db, incident_id)

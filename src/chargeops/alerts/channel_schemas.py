@@ -1,4 +1,5 @@
-"""API shapes of people's notification channels, quiet hours and notifications."""
+"""API shapes of people's notification channels, quiet hours, notifications and station
+subscriptions."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from chargeops.alerts.models import (
     Notification,
     NotificationChannel,
     NotificationSettings,
+    StationSubscription,
 )
 from chargeops.alerts.outbox import link_of
 
@@ -84,6 +86,11 @@ class SettingsIn(_In):
     time_zone: str = Field(
         DEFAULT_TIME_ZONE, max_length=64, description="IANA zone", examples=["Europe/Berlin"]
     )
+    session_notifications: bool | None = Field(
+        None,
+        description="be told when your sessions start, stop, are interrupted or start to "
+        "incur idle fees; null or absent: keep the current choice (default on)",
+    )
 
 
 class SettingsOut(BaseModel):
@@ -92,18 +99,24 @@ class SettingsOut(BaseModel):
     quiet_from: str | None
     quiet_until: str | None
     time_zone: str
+    session_notifications: bool
     updated_at: datetime | None
 
     @classmethod
     def of(cls, row: NotificationSettings | None) -> SettingsOut:
         if row is None:
             return cls(
-                quiet_from=None, quiet_until=None, time_zone=DEFAULT_TIME_ZONE, updated_at=None
+                quiet_from=None,
+                quiet_until=None,
+                time_zone=DEFAULT_TIME_ZONE,
+                session_notifications=True,
+                updated_at=None,
             )
         return cls(
             quiet_from=row.quiet_from,
             quiet_until=row.quiet_until,
             time_zone=row.time_zone,
+            session_notifications=row.session_notifications,
             updated_at=row.updated_at,
         )
 
@@ -183,3 +196,29 @@ class NotificationDetail(NotificationOut):
 
 class ReadAllOut(BaseModel):
     marked: int = Field(description="how many notifications were unread")
+
+
+class SubscriptionIn(_In):
+    evse_id: int | None = Field(
+        None, ge=1, description="wait for this EVSE; null or absent: for any EVSE of the station"
+    )
+
+
+class SubscriptionOut(BaseModel):
+    id: int
+    station_id: str
+    evse_id: int | None = Field(description="null: any EVSE of the station")
+    status: Literal["waiting", "fulfilled"]
+    created_at: datetime
+    fulfilled_at: datetime | None = Field(description="when you were told it is back")
+
+    @classmethod
+    def of(cls, row: StationSubscription) -> SubscriptionOut:
+        return cls(
+            id=row.id,
+            station_id=row.station_id,
+            evse_id=row.evse_id or None,
+            status="waiting" if row.notified_at is None else "fulfilled",
+            created_at=row.created_at,
+            fulfilled_at=row.notified_at,
+        )

@@ -207,6 +207,12 @@ async def settings_of(db: AsyncSession, user_id: int) -> NotificationSettings | 
     return await db.get(NotificationSettings, user_id)
 
 
+async def wants_session_notifications(db: AsyncSession, user_id: int) -> bool:
+    """Whether a driver is told about their own sessions: yes, until they say no."""
+    settings = await settings_of(db, user_id)
+    return settings is None or settings.session_notifications
+
+
 async def set_settings(
     work: Work,
     user_id: int,
@@ -214,17 +220,22 @@ async def set_settings(
     quiet_from: str | None,
     quiet_until: str | None,
     time_zone: str,
+    session_notifications: bool | None = None,
     now: datetime,
 ) -> NotificationSettings:
-    """Store a person's quiet hours (checked by :func:`check_settings` first). Insert
-    then update, so two requests at once cannot both insert."""
+    """Store a person's quiet hours (checked by :func:`check_settings` first) and, when
+    given, whether they hear about their sessions (None keeps what they chose, so a
+    client that knows only quiet hours cannot turn them back on). Insert then update,
+    so two requests at once cannot both insert."""
     quiet_from, quiet_until, time_zone = check_settings(quiet_from, quiet_until, time_zone)
-    values = {
+    values: dict[str, object] = {
         "quiet_from": quiet_from,
         "quiet_until": quiet_until,
         "time_zone": time_zone,
         "updated_at": now,
     }
+    if session_notifications is not None:
+        values["session_notifications"] = session_notifications
     await insert_ignore_many(work.session, NotificationSettings, [{"user_id": user_id, **values}])
     await work.session.execute(
         update(NotificationSettings)

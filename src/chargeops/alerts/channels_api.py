@@ -1,7 +1,8 @@
 """How people choose to be told, and what they were told.
 
 - ``/api/v1/me/notification-channels`` and ``/me/notification-settings``: every signed-in
-  person (drivers too) manages their own channels and quiet hours;
+  person (drivers too) manages their own channels, quiet hours and whether they hear
+  about their own charging sessions;
   ``/api/v1/users/{user_id}/...`` does the same for someone else (alerts:manage).
 - ``/api/v1/me/notifications``: the console inbox, with read marks.
 - ``/api/v1/notifications``: every notification with its delivery log (alerts:manage;
@@ -191,7 +192,11 @@ def _channel_routes(prefix: str, owner: Callable[..., Awaitable[_Owner]], whose:
 
     settings_path = f"{prefix}/notification-settings"
 
-    @router.get(settings_path, response_model=SettingsOut, summary=f"{whose} quiet hours")
+    @router.get(
+        settings_path,
+        response_model=SettingsOut,
+        summary=f"{whose} quiet hours, and whether sessions are notified",
+    )
     async def get_settings(db: DbSession, who: _Owner = Depends(owner)) -> SettingsOut:
         return SettingsOut.of(await channels.settings_of(db, who.user_id))
 
@@ -199,7 +204,7 @@ def _channel_routes(prefix: str, owner: Callable[..., Awaitable[_Owner]], whose:
         settings_path,
         response_model=SettingsOut,
         summary=f"Set {whose.lower()} quiet hours: alerts that are not critical wait until "
-        "they end (the console still shows them)",
+        "they end (the console still shows them); and turn session notifications on or off",
     )
     async def put_settings(
         body: SettingsIn, request: Request, who: _Owner = Depends(owner)
@@ -215,6 +220,7 @@ def _channel_routes(prefix: str, owner: Callable[..., Awaitable[_Owner]], whose:
                 quiet_from=quiet_from,
                 quiet_until=quiet_until,
                 time_zone=zone,
+                session_notifications=body.session_notifications,
                 now=utcnow(),
             )
             return SettingsOut.of(row)

@@ -96,3 +96,14 @@ async def count_since(db: AsyncSession, user_id: int, event: str, since: datetim
         Notification.created_at >= since,
     )
     return int((await db.execute(stmt)).scalar_one())
+
+
+async def count_unread(db: AsyncSession, user_id: int) -> int:
+    """How many console notifications the person has not marked read (the console's
+    bell)."""
+    stmt = select(func.count()).where(
+        Notification.user_id == user_id,
+        Notification.channel == "console",
+        Notification.read_at.is_(None),
+    )
+    return int((await db.execute(stmt)).scalar_one())

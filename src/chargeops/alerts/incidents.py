@@ -2,9 +2,11 @@
 unresolved (a repeat is counted on it); acknowledged, assigned, commented and resolved by
 people, or resolved by themselves when the condition clears (if the rule says so).
 
-Who hears of an incident follows its rule's escalation policy: level 0 when it opens,
+Who hears of an incident follows its rule's escalation policy: level 1 when it opens,
 each next level when its delay has passed without an acknowledgement. Notifications are
-written in the same transaction (alerts/outbox.py), and sent after it commits.
+written in the same transaction (alerts/outbox.py), and sent after it commits. People
+count levels from 1; ``Incident.level`` is the index into the policy's levels, from 0
+(:func:`~chargeops.alerts.rules.level_number` turns one into the other).
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from chargeops.alerts.models import (
     IncidentNote,
     Notification,
 )
+from chargeops.alerts.rules import level_number
+from chargeops.core.access import GRANTS, Permission, parse_roles
 from chargeops.core.errors import Conflict, InvalidInput, NotFound
 from chargeops.stations.models import Site, Station
 from chargeops.storage.writer import Work
@@ -139,6 +143,11 @@ async def assign(
     user = await work.session.get(User, user_id)
     if user is None or user.status != "active":
         raise InvalidInput(f"user {user_id} does not exist or is disabled")
+    if not may_handle(user):
+        raise InvalidInput(
+            f"user {user.email} may not handle incidents (roles: {user.roles or 'none'}): "
+            "give it to someone whose roles include incidents:handle"
+        )
     incident.assignee_id = user.id
     _note(work, incident, "assigned", by, f"assigned to {user.email} by {by}", now)
     await outbox.notify_user(
@@ -199,7 +208,12 @@ async def escalate_due(work: Work, *, now: datetime, links: Links) -> int:
         incident.level = level
         incident.next_escalation_at = _next_escalation(policy, level, incident.opened_at)
         _note(
-            work, incident, "escalated", None, f"not acknowledged: escalated to level {level}", now
+            work,
+            incident,
+            "escalated",
+            None,
+            f"not acknowledged: escalated to level {level_number(level)}",
+            now,
         )
         await _notify_level(
             work, incident, policy, level, "incident.escalated", now=now, links=links
@@ -233,10 +247,11 @@ async def listed(
     station_id: str | None = None,
     severity: str | None = None,
     assignee_id: int | None = None,
+    unassigned: bool = False,
     before_id: int | None = None,
     limit: int = 50,
 ) -> list[Incident]:
-    """Newest first."""
+    """Newest first; ``unassigned`` keeps those given to nobody."""
     stmt = select(Incident).order_by(Incident.id.desc()).limit(limit)
     if status == RESOLVED:
         stmt = stmt.where(Incident.resolved_at.is_not(None))
@@ -254,9 +269,27 @@ async def listed(
         stmt = stmt.where(Incident.severity == severity)
     if assignee_id is not None:
         stmt = stmt.where(Incident.assignee_id == assignee_id)
+    if unassigned:
+        stmt = stmt.where(Incident.assignee_id.is_(None))
     if before_id is not None:
         stmt = stmt.where(Incident.id < before_id)
     return list((await db.scalars(stmt)).all())
+
+
+def may_handle(user: User) -> bool:
+    """Whether the user's roles let them work on incidents (whom one may assign)."""
+    try:
+        roles = parse_roles(user.roles)
+    except ValueError:  # a role since removed from the code grants nothing
+        return False
+    return any(Permission.INCIDENTS_HANDLE in GRANTS[role] for role in roles)
+
+
+async def handlers(db: AsyncSession) -> list[User]:
+    """The active people who may handle incidents, by name: whom an incident can be
+    given to."""
+    users = (await db.scalars(select(User).where(User.status == "active"))).all()
+    return sorted((u for u in users if may_handle(u)), key=lambda u: (u.name.lower(), u.id))
 
 
 # --------------------------------------------------------------------------- inside
@@ -339,14 +372,15 @@ async def _notify_level(
     if policy is None or level >= len(policy.levels):
         return
     users = await recipients(work, policy.levels[level])
-    lead = "" if level == 0 else f"Escalated to level {level}: nobody acknowledged it."
+    number = level_number(level)
+    lead = "" if level == 0 else f"Escalated to level {number}: nobody acknowledged it."
     message = await _message(work, incident, event, links, lead=lead)
     for user_id in users:
         await outbox.notify_user(work, user_id, message, now=now)
     if users:
-        _note(work, incident, "notified", None, f"level {level}: told {len(users)} people", now)
+        _note(work, incident, "notified", None, f"level {number}: told {len(users)} people", now)
     else:
-        _note(work, incident, "notified", None, f"level {level} names nobody who is active", now)
+        _note(work, incident, "notified", None, f"level {number} names nobody who is active", now)
 
 
 async def _message(
@@ -393,7 +427,7 @@ async def _message(
             "started_at": incident.started_at.isoformat(),
             "opened_at": incident.opened_at.isoformat(),
             "occurrences": incident.occurrences,
-            "level": incident.level,
+            "level": level_number(incident.level),
             "url": incident_link,
             "station_url": station_link,
         }

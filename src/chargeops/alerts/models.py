@@ -1,13 +1,14 @@
 """Tables owned by alerts: rules, escalation policies, incidents and their notes, the
 notifications sent (an outbox: written in the transaction that decides to notify, sent
-after it by the dispatcher), people's channels, and drivers' station subscriptions."""
+after it by the dispatcher), people's channels, drivers' station subscriptions, and
+what drivers were told about their sessions."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, text
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, text, true
 from sqlalchemy.orm import Mapped, mapped_column
 
 from chargeops.storage.base import Base
@@ -136,7 +137,8 @@ class NotificationChannel(Base):
 
 class NotificationSettings(Base):
     """A person's quiet hours (local time in ``time_zone``): alerts that are not
-    critical wait until they end."""
+    critical wait until they end. ``session_notifications`` off: a driver is not told
+    about their own sessions (started, stopped, interrupted, idle fees)."""
 
     __tablename__ = "notification_settings"
 
@@ -146,6 +148,7 @@ class NotificationSettings(Base):
     quiet_from: Mapped[str | None] = mapped_column(String(5))  # HH:MM
     quiet_until: Mapped[str | None] = mapped_column(String(5))
     time_zone: Mapped[str] = mapped_column(String(64))
+    session_notifications: Mapped[bool] = mapped_column(Boolean, server_default=true())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
@@ -201,7 +204,10 @@ class DeliveryAttempt(Base):
 
 
 class StationSubscription(Base):
-    """A driver waiting to hear that a station is back in service; told once."""
+    """A person waiting to hear that a station (``evse_id`` 0) or one of its EVSEs is
+    back in service; told once, then kept with the time they were told
+    (``notified_at``: the subscription is fulfilled). One waiting subscription per
+    person, station and EVSE: asking again finds it."""
 
     __tablename__ = "station_subscriptions"
     __table_args__ = (
@@ -209,6 +215,7 @@ class StationSubscription(Base):
             "uq_station_subscriptions_waiting",
             "user_id",
             "station_id",
+            "evse_id",
             unique=True,
             sqlite_where=text("notified_at IS NULL"),
             postgresql_where=text("notified_at IS NULL"),
@@ -219,5 +226,22 @@ class StationSubscription(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     station_id: Mapped[str] = mapped_column(ForeignKey("stations.id", ondelete="CASCADE"))
+    evse_id: Mapped[int] = mapped_column(Integer, server_default="0")  # 0: any EVSE
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     notified_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class SessionNotice(Base):
+    """That a driver was told one kind of thing about one session (``started``,
+    ``interrupted``, ``ended``, ``idle_fee``). Claimed in the transaction that queues
+    the notification: the primary key is what keeps a replayed event, or a periodic
+    check meeting a bus handler, from telling anyone twice."""
+
+    __tablename__ = "session_notices"
+
+    session_id: Mapped[int] = mapped_column(
+        ForeignKey("charging_sessions.id", ondelete="CASCADE"), primary_key=True
+    )
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -115,22 +115,30 @@ def _number(value: Any, name: str, low: float, high: float) -> float:
 
 
 def levels_of(levels: Any) -> list[dict[str, Any]]:
-    """Escalation levels, checked: at least one; delays that grow; each names someone."""
+    """Escalation levels, checked: at least one; delays that grow; each names someone.
+
+    People count levels from 1 (level 1 is told when the incident opens), and so do the
+    messages here; they are stored as a list, so the first is at index 0. A level may
+    carry its own number (``level``), which must then be its place in the list.
+    """
     if not isinstance(levels, list) or not levels:
         raise InvalidInput("a policy needs at least one level")
     out: list[dict[str, Any]] = []
     previous = -1.0
-    for n, level in enumerate(levels):
+    known = {r.value for r in Role}
+    for n, level in enumerate(levels, start=1):
         if not isinstance(level, dict):
             raise InvalidInput(f"level {n} must be an object")
+        numbered = level.get("level")
+        if numbered is not None and numbered != n:
+            raise InvalidInput(f"level {numbered} is number {n} in the list: levels count from 1")
         after = _number(level.get("after_minutes", 0), f"level {n} after_minutes", 0, 10_080)
-        if n == 0 and after != 0:
-            raise InvalidInput("level 0 is told when the incident opens: after_minutes 0")
+        if n == 1 and after != 0:
+            raise InvalidInput("level 1 is told when the incident opens: after_minutes 0")
         if after <= previous:
             raise InvalidInput(f"level {n} must come later than level {n - 1}")
         roles = level.get("roles") or []
         user_ids = level.get("user_ids") or []
-        known = {r.value for r in Role}
         if not isinstance(roles, list) or not set(roles) <= known:
             raise InvalidInput(f"level {n} roles must be among: {', '.join(sorted(known))}")
         if not isinstance(user_ids, list) or not all(isinstance(u, int) for u in user_ids):
@@ -140,6 +148,12 @@ def levels_of(levels: Any) -> list[dict[str, Any]]:
         out.append({"after_minutes": after, "roles": roles, "user_ids": user_ids})
         previous = after
     return out
+
+
+def level_number(index: int) -> int:
+    """A level as people number it (1: the first recipients) from its place in the
+    policy's list (and an incident's stored ``level``), which counts from 0."""
+    return index + 1
 
 
 async def ensure_defaults(work: Work, *, now: datetime) -> bool:

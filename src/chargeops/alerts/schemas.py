@@ -1,4 +1,9 @@
-"""Request and response shapes of the alerts API: rules, escalation policies, incidents."""
+"""Request and response shapes of the alerts API: rules, escalation policies, incidents.
+
+Escalation levels count from 1 here, as people say them: level 1 is told when an
+incident opens, level 2 next. (They are stored as a list, so from 0, and converted by
+:func:`~chargeops.alerts.rules.level_number` on the way out.)
+"""
 
 from __future__ import annotations
 
@@ -9,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from chargeops.alerts.incidents import status_of
 from chargeops.alerts.models import AlertRule, EscalationPolicy, Incident, IncidentNote
-from chargeops.alerts.rules import KINDS
+from chargeops.alerts.rules import KINDS, level_number
 
 Severity = Literal["critical", "major", "minor", "info"]
 
@@ -54,28 +59,56 @@ class RuleOut(BaseModel):
 
 
 class LevelIn(_In):
-    after_minutes: float = Field(0, ge=0, description="after the incident opened")
+    level: int | None = Field(
+        None,
+        ge=1,
+        description="optional: its number, counted from 1; it must be its place in the list",
+    )
+    after_minutes: float = Field(
+        0, ge=0, description="after the incident opened (level 1: 0, told at once)"
+    )
     roles: list[str] = []
     user_ids: list[int] = []
 
 
+class LevelOut(BaseModel):
+    level: int = Field(description="counted from 1: level 1 is told when the incident opens")
+    after_minutes: float
+    roles: list[str]
+    user_ids: list[int]
+
+
 class PolicyIn(_In):
     name: str | None = Field(None, max_length=100)
-    levels: list[LevelIn] | None = None
+    levels: list[LevelIn] | None = Field(
+        None, description="in order: level 1 first (told at once), then each later one"
+    )
 
 
 class PolicyOut(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-
     id: int
     name: str
-    levels: list[dict[str, Any]]
+    levels: list[LevelOut] = Field(description="level 1 first")
     created_at: datetime
     updated_at: datetime
 
     @classmethod
     def of(cls, row: EscalationPolicy) -> PolicyOut:
-        return cls.model_validate(row)
+        return cls(
+            id=row.id,
+            name=row.name,
+            levels=[
+                LevelOut(
+                    level=level_number(n),
+                    after_minutes=float(level.get("after_minutes", 0)),
+                    roles=list(level.get("roles") or []),
+                    user_ids=list(level.get("user_ids") or []),
+                )
+                for n, level in enumerate(row.levels)
+            ],
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+        )
 
 
 class IncidentOut(BaseModel):
@@ -98,13 +131,16 @@ class IncidentOut(BaseModel):
     assignee_id: int | None
     resolved_at: datetime | None
     resolved_by: str | None
-    level: int = Field(description="escalation level reached")
+    level: int = Field(
+        description="escalation level reached, from 1 (the policy's first recipients)"
+    )
     next_escalation_at: datetime | None
 
     @classmethod
     def of(cls, row: Incident) -> IncidentOut:
-        data = {name: getattr(row, name) for name in cls.model_fields if name != "status"}
-        return cls(status=status_of(row), **data)
+        computed = ("status", "level")
+        data = {name: getattr(row, name) for name in cls.model_fields if name not in computed}
+        return cls(status=status_of(row), level=level_number(row.level), **data)
 
 
 class NoteOut(BaseModel):

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from chargeops import __version__
 from chargeops.alerts.api import router as alerts_router
 from chargeops.alerts.channels_api import router as channels_router
+from chargeops.alerts.subscriptions_api import router as subscriptions_router
 from chargeops.api import problems
 from chargeops.api.auth import PrincipalCache, authenticate
 from chargeops.api.login import router as login_router
@@ -90,6 +91,7 @@ def create_app(
     v1.include_router(messages_router)
     v1.include_router(monitoring_router)
     v1.include_router(channels_router)
+    v1.include_router(subscriptions_router)
     v1.include_router(alerts_router)
     app.include_router(v1)
     if files is not None and writer is not None:

@@ -1,5 +1,5 @@
-"""``/api/v1/monitoring/...`` and ``/api/v1/stations/{id}/health|uptime``: what is broken,
-since when, and how available each port has been."""
+"""``/api/v1/monitoring/...`` and ``/api/v1/stations/{id}/health|uptime|timeline``: what
+is broken, since when, what happened, and how available each port has been."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from chargeops.core.access import Permission, Principal
 from chargeops.core.clock import as_utc, utcnow
 from chargeops.core.errors import InvalidInput, NotFound
 from chargeops.core.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, before_id, newest_first
-from chargeops.monitoring import availability, exclusions, faults, health
+from chargeops.monitoring import availability, exclusions, faults, health, timeline
 from chargeops.monitoring.schemas import (
     AnomalyOut,
     ExclusionIn,
@@ -22,6 +22,7 @@ from chargeops.monitoring.schemas import (
     SiteUptimeOut,
     StationHealthOut,
     StationUptimeOut,
+    TimelineOut,
     UptimeOut,
 )
 from chargeops.monitoring.uptime import Interval
@@ -36,6 +37,7 @@ Manager = Annotated[Principal, requires(Permission.MONITORING_MANAGE)]
 _Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
 _Since = Annotated[datetime | None, Query(description="from (ISO 8601; default 30 days ago)")]
 _Until = Annotated[datetime | None, Query(description="until (ISO 8601; default now)")]
+TIMELINE_DAYS = timedelta(days=7)
 
 
 def _period(since: datetime | None, until: datetime | None) -> Interval:
@@ -53,8 +55,14 @@ def _period(since: datetime | None, until: datetime | None) -> Interval:
     summary="The network at a glance: stations online and offline, connectors by status, "
     "open faults and anomalies",
 )
-async def get_overview(db: DbSession, principal: Reader) -> OverviewOut:
-    return OverviewOut.of(await health.overview(db))
+async def get_overview(
+    db: DbSession,
+    principal: Reader,
+    site_id: Annotated[int | None, Query(description="only the stations of this site")] = None,
+) -> OverviewOut:
+    if site_id is not None and await db.get(Site, site_id) is None:
+        raise NotFound(f"site {site_id} does not exist")
+    return OverviewOut.of(await health.overview(db, site_id=site_id))
 
 
 @router.get(
@@ -104,12 +112,41 @@ async def get_site_uptime(
     )
 
 
+@router.get(
+    "/stations/{station_id}/timeline",
+    response_model=TimelineOut,
+    summary="What happened at a station, newest first: connectivity, connector status, "
+    "faults, anomalies and declared outages",
+)
+async def get_station_timeline(
+    station_id: str,
+    db: DbSession,
+    principal: Reader,
+    since: Annotated[
+        datetime | None, Query(description="from (ISO 8601; default 7 days ago)")
+    ] = None,
+    until: _Until = None,
+    kind: Annotated[
+        list[str] | None, Query(description=f"only these: {', '.join(timeline.KINDS)}")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=timeline.MAX_LIMIT)] = 200,
+) -> TimelineOut:
+    end = as_utc(until) or utcnow()
+    start = as_utc(since) or end - TIMELINE_DAYS
+    found = await timeline.station_timeline(
+        db, station_id, since=start, until=end, kinds=kind or (), limit=limit
+    )
+    return TimelineOut.of(found)
+
+
 @router.get("/monitoring/faults", response_model=Page[FaultOut], summary="Faults, newest first")
 async def list_faults(
     db: DbSession,
     principal: Reader,
     station_id: str | None = None,
     open: Annotated[bool, Query(description="only those not cleared")] = False,
+    cleared: Annotated[bool, Query(description="only those cleared")] = False,
+    code: Annotated[str | None, Query(description="part of the code, any case")] = None,
     since: Annotated[datetime | None, Query(description="raised at or after")] = None,
     limit: _Limit = DEFAULT_LIMIT,
     cursor: str | None = None,
@@ -118,6 +155,8 @@ async def list_faults(
         db,
         station_id=station_id,
         open_only=open,
+        cleared_only=cleared,
+        code=code,
         since=as_utc(since),
         before_id=before_id(cursor),
         limit=limit + 1,

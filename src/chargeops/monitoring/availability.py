@@ -9,14 +9,14 @@ judged.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chargeops.core.errors import InvalidInput, NotFound
-from chargeops.monitoring import connectivity
 from chargeops.monitoring.models import ConnectivityChange, OutageExclusion
 from chargeops.monitoring.uptime import (
     OUT_OF_SERVICE,
@@ -29,7 +29,9 @@ from chargeops.monitoring.uptime import (
     merge,
     port_uptime,
 )
-from chargeops.stations.models import Connector, ConnectorStatusChange, Station
+from chargeops.stations.models import Connector, ConnectorStatusChange, Site, Station
+
+CHUNK = 500  # stations per round of reads: well within every database's bound parameters
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +51,7 @@ async def station_uptime(db: AsyncSession, station_id: str, period: Interval) ->
     station = await db.get(Station, station_id)
     if station is None:
         raise NotFound(f"station {station_id} is not registered")
-    return await _station(db, station, period)
+    return (await uptime_of(db, [station], period))[station.id]
 
 
 async def site_uptime(
@@ -59,31 +61,156 @@ async def site_uptime(
     stations = (
         await db.scalars(select(Station).where(Station.site_id == site_id).order_by(Station.id))
     ).all()
-    each = [await _station(db, s, period) for s in stations]
-    ports = [u for s in each for u in s.ports.values()]
-    return (combined(ports, period) if ports else None), each
+    found = await uptime_of(db, stations, period)
+    each = [found[s.id] for s in stations]
+    return site_figure(each, period), each
 
 
-async def _station(db: AsyncSession, station: Station, period: Interval) -> StationUptime:
-    first = await db.scalar(
-        select(func.min(ConnectivityChange.at)).where(ConnectivityChange.station_id == station.id)
+def site_figure(stations: Sequence[StationUptime], period: Interval) -> Uptime | None:
+    """Several stations' ports as one figure (None: none was known in the period)."""
+    ports = [u for s in stations for u in s.ports.values()]
+    return combined(ports, period) if ports else None
+
+
+async def stations_uptime(
+    db: AsyncSession,
+    period: Interval,
+    *,
+    site_id: int | None = None,
+    after: str | None = None,
+    limit: int = 50,
+) -> list[tuple[Station, StationUptime]]:
+    """A page of stations (by id, of one site or all) with their uptime."""
+    stmt = select(Station).order_by(Station.id).limit(limit)
+    if site_id is not None:
+        stmt = stmt.where(Station.site_id == site_id)
+    if after is not None:
+        stmt = stmt.where(Station.id > after)
+    stations = (await db.scalars(stmt)).all()
+    found = await uptime_of(db, stations, period)
+    return [(s, found[s.id]) for s in stations]
+
+
+@dataclass(frozen=True, slots=True)
+class SiteUptime:
+    site: Site
+    overall: Uptime | None  # None: none of its stations known in the period
+    stations: int
+
+
+async def sites_uptime(
+    db: AsyncSession, period: Interval, *, after: int | None = None, limit: int = 20
+) -> list[SiteUptime]:
+    """A page of sites (by id) with the uptime of all their ports as one figure. Every
+    station of those sites is judged: keep pages short for sites with many."""
+    stmt = select(Site).order_by(Site.id).limit(limit)
+    if after is not None:
+        stmt = stmt.where(Site.id > after)
+    sites = (await db.scalars(stmt)).all()
+    if not sites:
+        return []
+    stations = (
+        await db.scalars(
+            select(Station).where(Station.site_id.in_([s.id for s in sites])).order_by(Station.id)
+        )
+    ).all()
+    found = await uptime_of(db, stations, period)
+    by_site: dict[int, list[StationUptime]] = defaultdict(list)
+    for station in stations:
+        if station.site_id is not None:
+            by_site[station.site_id].append(found[station.id])
+    return [
+        SiteUptime(site, site_figure(by_site[site.id], period), len(by_site[site.id]))
+        for site in sites
+    ]
+
+
+async def uptime_of(
+    db: AsyncSession, stations: Sequence[Station], period: Interval
+) -> dict[str, StationUptime]:
+    """Uptime of many stations at once: a few queries per :data:`CHUNK` stations rather
+    than a few per station, so that a page of stations or a whole site is one round of
+    reads (the status board and the uptime page list hundreds)."""
+    found: dict[str, StationUptime] = {}
+    for start in range(0, len(stations), CHUNK):
+        chunk = stations[start : start + CHUNK]
+        found.update(await _chunk(db, chunk, period))
+    return found
+
+
+async def _chunk(
+    db: AsyncSession, stations: Sequence[Station], period: Interval
+) -> dict[str, StationUptime]:
+    ids = [s.id for s in stations]
+    firsts = dict(
+        (
+            await db.execute(
+                select(ConnectivityChange.station_id, func.min(ConnectivityChange.at))
+                .where(ConnectivityChange.station_id.in_(ids))
+                .group_by(ConnectivityChange.station_id)
+            )
+        ).all()
     )
-    if first is None or first >= period.end:
-        return StationUptime(station.id, None, {})
-    counted = Interval(max(period.start, first), period.end)
-    initial, changes = await connectivity.history(
-        db, station.id, since=counted.start, until=counted.end
-    )
-    offline = down_intervals([Change(c.at, c.online) for c in changes], counted, initial=initial)
-    by_connector = await _status_down(db, station.id, counted)
+    known = [s for s in stations if s.id in firsts and firsts[s.id] < period.end]
+    result = {s.id: StationUptime(s.id, None, {}) for s in stations}
+    if not known:
+        return result
+    known_ids = [s.id for s in known]
+    presence = await _connectivity_timelines(db, known_ids, period)
+    statuses = await _status_timelines(db, known_ids, period)
+    evses = await _evses(db, known_ids)
+    exclusions = await _exclusions(db, known, period)
+    for station in known:
+        counted = Interval(max(period.start, firsts[station.id]), period.end)
+        result[station.id] = _judge(
+            station.id,
+            counted,
+            presence.get(station.id, []),
+            statuses.get(station.id, {}),
+            evses.get(station.id, set()),
+            exclusions.get(station.id, []),
+        )
+    return result
+
+
+# a timeline as read: (time, id, state); the state at a time is that of its last entry
+# at or before it (the higher id wins a tie, as the rows were written)
+Timeline = list[tuple[datetime, int, bool]]
+
+
+def _split(timeline: Timeline, counted: Interval) -> tuple[bool | None, list[Change]]:
+    """The state at the start of ``counted`` and the changes within it."""
+    initial: bool | None = None
+    changes: list[Change] = []
+    for at, _, up in sorted(timeline, key=lambda t: (t[0], t[1])):
+        if at <= counted.start:
+            initial = up
+        elif at < counted.end:
+            changes.append(Change(at, up))
+    return initial, changes
+
+
+def _judge(
+    station_id: str,
+    counted: Interval,
+    presence: Timeline,
+    statuses: dict[tuple[int, int], Timeline],
+    evses: set[int],
+    exclusions: list[tuple[int | None, Interval]],
+) -> StationUptime:
+    initial, changes = _split(presence, counted)
+    offline = down_intervals(changes, counted, initial=initial)
+    by_connector = {
+        key: down_intervals(c, counted, initial=i)
+        for key, (i, c) in ((k, _split(t, counted)) for k, t in statuses.items())
+    }
     whole_station = by_connector.pop((0, 0), [])
     ports: dict[int, list[list[Interval]]] = defaultdict(list)
-    for (evse_id, _), down in by_connector.items():
+    for (evse_id, _), down in sorted(by_connector.items()):
         if evse_id > 0:
             ports[evse_id].append(down)
-    for evse_id in await _evses(db, station.id):
+    for evse_id in evses:
         ports.setdefault(evse_id, [])
-    exclusions = await _exclusions(db, station, counted)
     result: dict[int, Uptime] = {}
     for evse_id, connectors in sorted(ports.items()):
         port_down = connectors[0] if connectors else []
@@ -94,75 +221,107 @@ async def _station(db: AsyncSession, station: Station, period: Interval) -> Stat
             counted, merge([*offline, *whole_station, *port_down]), excluded
         )
     overall = combined(list(result.values()), counted) if result else None
-    return StationUptime(station.id, overall, result)
+    return StationUptime(station_id, overall, result)
 
 
-async def _evses(db: AsyncSession, station_id: str) -> list[int]:
-    rows = await db.scalars(
-        select(Connector.evse_id)
-        .where(Connector.station_id == station_id, Connector.evse_id > 0)
-        .distinct()
-    )
-    return list(rows)
-
-
-async def _status_down(
-    db: AsyncSession, station_id: str, counted: Interval
-) -> dict[tuple[int, int], list[Interval]]:
-    """Per connector, when it was out of service within ``counted``."""
-    c = ConnectorStatusChange
+async def _connectivity_timelines(
+    db: AsyncSession, ids: list[str], period: Interval
+) -> dict[str, Timeline]:
+    """Per station, its last transition at or before the period and those within it."""
+    c = ConnectivityChange
     latest = (
-        select(c.evse_id, c.connector_id, func.max(c.timestamp).label("at"))
-        .where(c.station_id == station_id, c.timestamp <= counted.start)
-        .group_by(c.evse_id, c.connector_id)
+        select(c.station_id, func.max(c.at).label("at"))
+        .where(c.station_id.in_(ids), c.at <= period.start)
+        .group_by(c.station_id)
         .subquery()
     )
     before = await db.execute(
-        select(c.evse_id, c.connector_id, c.status, c.id)
-        .join(
+        select(c.station_id, c.at, c.id, c.online).join(
+            latest, (latest.c.station_id == c.station_id) & (latest.c.at == c.at)
+        )
+    )
+    during = await db.execute(
+        select(c.station_id, c.at, c.id, c.online).where(
+            c.station_id.in_(ids), c.at > period.start, c.at < period.end
+        )
+    )
+    found: dict[str, Timeline] = defaultdict(list)
+    for station_id, at, row_id, online in [*before.all(), *during.all()]:
+        found[station_id].append((at, row_id, online))
+    return found
+
+
+async def _status_timelines(
+    db: AsyncSession, ids: list[str], period: Interval
+) -> dict[str, dict[tuple[int, int], Timeline]]:
+    """Per station and connector, whether it could serve (up) by each status report:
+    its last report at or before the period, and those within it."""
+    c = ConnectorStatusChange
+    latest = (
+        select(c.station_id, c.evse_id, c.connector_id, func.max(c.timestamp).label("at"))
+        .where(c.station_id.in_(ids), c.timestamp <= period.start)
+        .group_by(c.station_id, c.evse_id, c.connector_id)
+        .subquery()
+    )
+    before = await db.execute(
+        select(c.station_id, c.evse_id, c.connector_id, c.timestamp, c.id, c.status).join(
             latest,
-            (latest.c.evse_id == c.evse_id)
+            (latest.c.station_id == c.station_id)
+            & (latest.c.evse_id == c.evse_id)
             & (latest.c.connector_id == c.connector_id)
             & (latest.c.at == c.timestamp),
         )
-        .where(c.station_id == station_id)
-        .order_by(c.id)
     )
-    initial: dict[tuple[int, int], bool] = {}
-    for evse_id, connector_id, status, _ in before.all():
-        initial[(evse_id, connector_id)] = status not in OUT_OF_SERVICE
     during = await db.execute(
-        select(c.evse_id, c.connector_id, c.status, c.timestamp)
-        .where(c.station_id == station_id, c.timestamp > counted.start, c.timestamp < counted.end)
-        .order_by(c.timestamp, c.id)
+        select(c.station_id, c.evse_id, c.connector_id, c.timestamp, c.id, c.status).where(
+            c.station_id.in_(ids), c.timestamp > period.start, c.timestamp < period.end
+        )
     )
-    changes: dict[tuple[int, int], list[Change]] = defaultdict(list)
-    for evse_id, connector_id, status, at in during.all():
-        changes[(evse_id, connector_id)].append(Change(at, status not in OUT_OF_SERVICE))
-    keys = set(initial) | set(changes)
-    return {
-        key: down_intervals(changes.get(key, []), counted, initial=initial.get(key)) for key in keys
-    }
+    found: dict[str, dict[tuple[int, int], Timeline]] = defaultdict(lambda: defaultdict(list))
+    for station_id, evse_id, connector_id, at, row_id, status in [*before.all(), *during.all()]:
+        found[station_id][(evse_id, connector_id)].append(
+            (at, row_id, status not in OUT_OF_SERVICE)
+        )
+    return found
+
+
+async def _evses(db: AsyncSession, ids: list[str]) -> dict[str, set[int]]:
+    rows = await db.execute(
+        select(Connector.station_id, Connector.evse_id)
+        .where(Connector.station_id.in_(ids), Connector.evse_id > 0)
+        .distinct()
+    )
+    found: dict[str, set[int]] = defaultdict(set)
+    for station_id, evse_id in rows.all():
+        found[station_id].add(evse_id)
+    return found
 
 
 async def _exclusions(
-    db: AsyncSession, station: Station, counted: Interval
-) -> list[tuple[int | None, Interval]]:
-    """Declared exclusions touching the period: the station's, and its site's."""
-    where = OutageExclusion.station_id == station.id
-    if station.site_id is not None:
-        where = or_(where, OutageExclusion.site_id == station.site_id)
-    rows = await db.scalars(
-        select(OutageExclusion).where(
-            where,
-            OutageExclusion.starts_at < counted.end,
-            OutageExclusion.ends_at > counted.start,
+    db: AsyncSession, stations: Sequence[Station], period: Interval
+) -> dict[str, list[tuple[int | None, Interval]]]:
+    """Declared exclusions touching the period, per station: its own (one port or all)
+    and its site's (all ports)."""
+    ids = [s.id for s in stations]
+    site_ids = sorted({s.site_id for s in stations if s.site_id is not None})
+    where: ColumnElement[bool] = OutageExclusion.station_id.in_(ids)
+    if site_ids:
+        where = or_(where, OutageExclusion.site_id.in_(site_ids))
+    rows = (
+        await db.scalars(
+            select(OutageExclusion).where(
+                where,
+                OutageExclusion.starts_at < period.end,
+                OutageExclusion.ends_at > period.start,
+            )
         )
-    )
-    return [
-        (
-            None if e.site_id is not None and e.station_id is None else e.evse_id,
-            Interval(e.starts_at, e.ends_at),
-        )
-        for e in rows
-    ]
+    ).all()
+    found: dict[str, list[tuple[int | None, Interval]]] = defaultdict(list)
+    for station in stations:
+        for e in rows:
+            span = Interval(e.starts_at, e.ends_at)
+            if e.station_id == station.id:
+                found[station.id].append((e.evse_id, span))
+            elif e.station_id is None and e.site_id is not None and e.site_id == station.site_id:
+                found[station.id].append((None, span))
+    return found

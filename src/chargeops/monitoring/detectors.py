@@ -18,8 +18,8 @@ whole session when it ends)
     later reading, so the same step seen again (a retried MeterValues, the end-of-session
     pass) is not counted twice. Cleared when a later session at that EVSE ends with its
     register stepping normally. OCPP 2.0.1 sends transaction meter values inside
-    TransactionEvents, which publish no MeterSampled: those are judged when the session
-    ends.
+    TransactionEvents, which publish MeterSampled like a 1.6 MeterValues (all but the
+    Ended event, whose readings the end of the session judges).
 
 ``meter_silent`` (periodic)
     A session open and charging (2.0.1 chargingState ``Charging``; 1.6: the connector's

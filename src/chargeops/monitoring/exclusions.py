@@ -22,6 +22,7 @@ CAUSES = {
     "natural_disaster": "a natural disaster",
     "outside_hours": "outside the posted hours of operation",
 }
+NOTE_MAX = 2000
 
 
 async def declare(
@@ -41,10 +42,14 @@ async def declare(
         raise InvalidInput("name either a station or a site")
     if evse_id is not None and station_id is None:
         raise InvalidInput("a port (evse_id) belongs to a station: name the station")
+    if evse_id is not None and evse_id < 1:
+        raise InvalidInput("ports (evse_id) are numbered from 1; for the whole station give none")
     if ends_at <= starts_at:
         raise InvalidInput("the exclusion must end after it starts")
     if cause not in CAUSES:
         raise InvalidInput(f"cause must be one of: {', '.join(CAUSES)}")
+    if note is not None and len(note) > NOTE_MAX:
+        raise InvalidInput(f"the note is longer than {NOTE_MAX} characters")
     if station_id is not None and await work.session.get(Station, station_id) is None:
         raise NotFound(f"station {station_id} is not registered")
     if site_id is not None and await work.session.get(Site, site_id) is None:

@@ -1,6 +1,6 @@
-"""The health views: the network at a glance, and one station in depth (state, open
-faults, when it was last heard, uptime over 24 hours / 7 days / 30 days, recent
-anomalies), plus the fault and anomaly lists."""
+"""The health views: the network (or one site) at a glance, every station on one board,
+and one station in depth (state, open faults, when it was last heard, uptime over 24
+hours / 7 days / 30 days, recent anomalies), plus the fault and anomaly lists."""
 
 from __future__ import annotations
 
@@ -8,14 +8,16 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 
-from chargeops.core.errors import NotFound
+from chargeops.core.errors import InvalidInput, NotFound
 from chargeops.monitoring import availability
 from chargeops.monitoring.models import Anomaly, Fault, StationConnectivity
 from chargeops.monitoring.uptime import Interval
-from chargeops.stations.models import Connector, Station
+from chargeops.stations.models import Connector, Site, Station
+from chargeops.storage import search
 
 WINDOWS = {"24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": timedelta(days=30)}
 
@@ -32,16 +34,30 @@ class Overview:
     faults_by_code: dict[str, int]
     stations_with_faults: list[str]
     offline_stations: list[tuple[str, datetime, str]]  # id, since, reason
+    faulted_stations: int = 0  # how many stations have an open fault
 
 
-async def overview(db: AsyncSession, *, limit: int = 20) -> Overview:
-    total = await db.scalar(select(func.count()).select_from(Station)) or 0
+def _at_site(column: InstrumentedAttribute[str], site_id: int | None) -> ColumnElement[bool]:
+    """Rows of the stations of one site (``site_id`` None: of every station)."""
+    if site_id is None:
+        return true()
+    return column.in_(select(Station.id).where(Station.site_id == site_id))
+
+
+async def overview(db: AsyncSession, *, limit: int = 20, site_id: int | None = None) -> Overview:
+    """The network's figures, or one site's."""
+    total = (
+        await db.scalar(
+            select(func.count()).select_from(Station).where(_at_site(Station.id, site_id))
+        )
+        or 0
+    )
     states = dict(
         (
             await db.execute(
-                select(StationConnectivity.online, func.count()).group_by(
-                    StationConnectivity.online
-                )
+                select(StationConnectivity.online, func.count())
+                .where(_at_site(StationConnectivity.station_id, site_id))
+                .group_by(StationConnectivity.online)
             )
         ).all()
     )
@@ -49,16 +65,22 @@ async def overview(db: AsyncSession, *, limit: int = 20) -> Overview:
         (
             await db.execute(
                 select(Connector.status, func.count())
-                .where(Connector.evse_id > 0)
+                .where(Connector.evse_id > 0, _at_site(Connector.station_id, site_id))
                 .group_by(Connector.status)
             )
         ).all()
     )
     open_faults = (
-        await db.execute(select(Fault.station_id, Fault.code).where(Fault.cleared_at.is_(None)))
+        await db.execute(
+            select(Fault.station_id, Fault.code).where(
+                Fault.cleared_at.is_(None), _at_site(Fault.station_id, site_id)
+            )
+        )
     ).all()
     open_anomalies = await db.scalar(
-        select(func.count()).select_from(Anomaly).where(Anomaly.cleared_at.is_(None))
+        select(func.count())
+        .select_from(Anomaly)
+        .where(Anomaly.cleared_at.is_(None), _at_site(Anomaly.station_id, site_id))
     )
     offline = (
         await db.execute(
@@ -67,12 +89,16 @@ async def overview(db: AsyncSession, *, limit: int = 20) -> Overview:
                 StationConnectivity.since,
                 StationConnectivity.reason,
             )
-            .where(StationConnectivity.online.is_(False))
+            .where(
+                StationConnectivity.online.is_(False),
+                _at_site(StationConnectivity.station_id, site_id),
+            )
             .order_by(StationConnectivity.since)
             .limit(limit)
         )
     ).all()
     online, known_offline = states.get(True, 0), states.get(False, 0)
+    faulted = {sid for sid, _ in open_faults}
     return Overview(
         stations=total,
         online=online,
@@ -82,9 +108,131 @@ async def overview(db: AsyncSession, *, limit: int = 20) -> Overview:
         open_faults=len(open_faults),
         open_anomalies=open_anomalies or 0,
         faults_by_code=dict(Counter(code for _, code in open_faults).most_common(limit)),
-        stations_with_faults=sorted({sid for sid, _ in open_faults})[:limit],
+        stations_with_faults=sorted(faulted)[:limit],
         offline_stations=[(sid, since, reason) for sid, since, reason in offline],
+        faulted_stations=len(faulted),
     )
+
+
+# --- the status board: every station, one row each ------------------------------------
+
+# connector states in which a driver is at the connector (1.6 and 2.0.1 words)
+IN_USE = frozenset(
+    {"Preparing", "Charging", "SuspendedEV", "SuspendedEVSE", "Finishing", "Occupied"}
+)
+BOARD_STATES = {
+    "online": "Online",
+    "offline": "Offline",
+    "never_connected": "Never connected",
+    "faulted": "With an open fault",
+    "in_use": "In use",
+    "available": "With a free connector",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class BoardRow:
+    station: Station
+    connectivity: StationConnectivity | None  # None: never connected since monitoring began
+    site: Site | None
+    connectors: list[Connector]
+    open_faults: int
+    open_anomalies: int
+
+
+async def board(
+    db: AsyncSession,
+    *,
+    site_id: int | None = None,
+    state: str = "",
+    text: str = "",
+    after: str | None = None,
+    limit: int = 100,
+) -> list[BoardRow]:
+    """Stations by id with what an operator scans for: reachable or not since when,
+    each connector's state, open faults. ``state`` is one of :data:`BOARD_STATES` (or
+    empty: all); ``after`` continues a page (the last id shown)."""
+    if state and state not in BOARD_STATES:
+        raise InvalidInput(f"state must be one of: {', '.join(BOARD_STATES)}")
+    stmt = (
+        select(Station, StationConnectivity, Site)
+        .outerjoin(StationConnectivity, StationConnectivity.station_id == Station.id)
+        .outerjoin(Site, Site.id == Station.site_id)
+        .order_by(Station.id)
+        .limit(limit)
+    )
+    if site_id is not None:
+        stmt = stmt.where(Station.site_id == site_id)
+    if text:
+        pattern = search.contains(text)
+        stmt = stmt.where(
+            or_(
+                Station.id.ilike(pattern, escape=search.ESCAPE),
+                Station.vendor.ilike(pattern, escape=search.ESCAPE),
+                Station.model.ilike(pattern, escape=search.ESCAPE),
+            )
+        )
+    if after is not None:
+        stmt = stmt.where(Station.id > after)
+    stmt = stmt.where(_board_state(state))
+    rows = (await db.execute(stmt)).all()
+    ids = [station.id for station, _, _ in rows]
+    connectors: dict[str, list[Connector]] = {}
+    if ids:
+        for c in await db.scalars(
+            select(Connector)
+            .where(Connector.station_id.in_(ids))
+            .order_by(Connector.station_id, Connector.evse_id, Connector.connector_id)
+        ):
+            connectors.setdefault(c.station_id, []).append(c)
+    faults = await _open_counts(db, Fault.station_id, Fault.cleared_at, ids)
+    anomalies = await _open_counts(db, Anomaly.station_id, Anomaly.cleared_at, ids)
+    return [
+        BoardRow(
+            station=station,
+            connectivity=conn,
+            site=site,
+            connectors=connectors.get(station.id, []),
+            open_faults=faults.get(station.id, 0),
+            open_anomalies=anomalies.get(station.id, 0),
+        )
+        for station, conn, site in rows
+    ]
+
+
+def _board_state(state: str) -> ColumnElement[bool]:
+    if state == "online":
+        return StationConnectivity.online.is_(True)
+    if state == "offline":
+        return StationConnectivity.online.is_(False)
+    if state == "never_connected":
+        return StationConnectivity.station_id.is_(None)
+    if state == "faulted":
+        return Station.id.in_(select(Fault.station_id).where(Fault.cleared_at.is_(None)))
+    if state in ("in_use", "available"):
+        wanted = IN_USE if state == "in_use" else {"Available"}
+        return Station.id.in_(
+            select(Connector.station_id).where(
+                Connector.evse_id > 0, Connector.status.in_(sorted(wanted))
+            )
+        )
+    return true()
+
+
+async def _open_counts(
+    db: AsyncSession,
+    station: InstrumentedAttribute[str],
+    cleared_at: InstrumentedAttribute[datetime | None],
+    ids: list[str],
+) -> dict[str, int]:
+    if not ids:
+        return {}
+    rows = await db.execute(
+        select(station, func.count())
+        .where(station.in_(ids), cleared_at.is_(None))
+        .group_by(station)
+    )
+    return {sid: int(n) for sid, n in rows.all()}
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,16 +275,23 @@ async def faults_of(
     *,
     station_id: str | None = None,
     open_only: bool = False,
+    cleared_only: bool = False,
+    code: str | None = None,
     since: datetime | None = None,
     before_id: int | None = None,
     limit: int = 50,
 ) -> list[Fault]:
-    """Newest first."""
+    """Newest first. ``code`` matches part of the code, whatever its case (an operator
+    types "ground" for GroundFailure)."""
     stmt = select(Fault).order_by(Fault.id.desc()).limit(limit)
     if station_id is not None:
         stmt = stmt.where(Fault.station_id == station_id)
     if open_only:
         stmt = stmt.where(Fault.cleared_at.is_(None))
+    if cleared_only:
+        stmt = stmt.where(Fault.cleared_at.is_not(None))
+    if code:
+        stmt = stmt.where(Fault.code.ilike(search.contains(code), escape=search.ESCAPE))
     if since is not None:
         stmt = stmt.where(Fault.raised_at >= since)
     if before_id is not None:

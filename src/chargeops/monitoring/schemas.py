@@ -13,6 +13,7 @@ from chargeops.monitoring.availability import StationUptime
 from chargeops.monitoring.exclusions import CAUSES
 from chargeops.monitoring.health import Overview, StationHealth
 from chargeops.monitoring.models import Anomaly, Fault, OutageExclusion
+from chargeops.monitoring.timeline import Entry, Timeline
 from chargeops.monitoring.uptime import Uptime
 
 
@@ -133,6 +134,7 @@ class OverviewOut(BaseModel):
     faults_by_code: dict[str, int]
     stations_with_faults: list[str]
     offline_stations: list[OfflineStationOut]
+    faulted_stations: int = Field(description="stations with at least one open fault")
 
     @classmethod
     def of(cls, o: Overview) -> OverviewOut:
@@ -150,6 +152,7 @@ class OverviewOut(BaseModel):
                 OfflineStationOut(station_id=s, since=since, reason=r)
                 for s, since, r in o.offline_stations
             ],
+            faulted_stations=o.faulted_stations,
         )
 
 
@@ -238,3 +241,45 @@ class ExclusionOut(BaseModel):
     @classmethod
     def of(cls, row: OutageExclusion) -> ExclusionOut:
         return cls.model_validate(row)
+
+
+class TimelineEntryOut(BaseModel):
+    at: datetime
+    kind: str = Field(description="connectivity, status, fault, anomaly or exclusion")
+    label: str = Field(description="in a word: a status, Online, Fault, Fault over...")
+    words: str
+    tone: Literal["up", "down", "info"]
+    evse_id: int | None
+    connector_id: int | None
+    ref_id: int | None = Field(description="the fault's, anomaly's or declared outage's id")
+
+    @classmethod
+    def of(cls, e: Entry) -> TimelineEntryOut:
+        return cls(
+            at=e.at,
+            kind=e.kind,
+            label=e.label,
+            words=e.words,
+            tone=e.tone,
+            evse_id=e.evse_id,
+            connector_id=e.connector_id,
+            ref_id=e.ref_id,
+        )
+
+
+class TimelineOut(BaseModel):
+    station_id: str
+    since: datetime
+    until: datetime
+    entries: list[TimelineEntryOut] = Field(description="newest first")
+    truncated: bool = Field(description="more happened in the period: older entries left out")
+
+    @classmethod
+    def of(cls, t: Timeline) -> TimelineOut:
+        return cls(
+            station_id=t.station_id,
+            since=t.since,
+            until=t.until,
+            entries=[TimelineEntryOut.of(e) for e in t.entries],
+            truncated=t.truncated,
+        )

@@ -307,8 +307,8 @@ class Monitor:
             row = open_rows.get(detector)
             if row is not None and row.session_id == session_id:
                 clearings.append(Clearing(row.id, at))
-        # the whole register of the session, its meter stop included (2.0.1 transaction
-        # readings are judged only here); a session whose register stepped normally ends
+        # the whole register of the session, its meter stop included (and a 2.0.1 Ended
+        # event's readings, judged only here); a session whose register stepped normally ends
         # what an earlier session found
         steps = self._register_findings(station_id, evse_id, session_id, rows)
         found += steps

@@ -234,6 +234,7 @@ async def _apply_in_sequence(
     work.append(TransactionEvent, [_event_row(station_id, known.session_id, event, at)])
     if event.samples:
         record_samples(work, station_id, known.evse_id, known.session_id, event.samples)
+        _note_samples(work, station_id, known.evse_id, known.session_id, event)
     newest = event.seq_no > known.seen.newest
     state = known.charging_state
     if newest and event.charging_state is not None and event.charging_state != state:
@@ -255,6 +256,18 @@ async def _apply_in_sequence(
             evse_id=known.evse_id,
         ),
     )
+
+
+def _note_samples(
+    work: Work, station_id: str, evse_id: int, session_id: int, event: TransactionEventReport
+) -> None:
+    """Publish a transaction's readings as 1.6 MeterValues are published (live pages and
+    the register checks follow them). An Ended event's readings are not: the session's
+    end judges its whole register."""
+    if event.event_type is TransactionEventType.ENDED:
+        return
+    at = event.samples[-1].timestamp
+    work.emit(events.MeterSampled(station_id, at, evse_id, session_id, len(event.samples)))
 
 
 async def _register_at(work: Work, session_id: int, *, last: bool) -> tuple[datetime, int] | None:
@@ -328,6 +341,7 @@ async def _apply_in_full(
         record_samples(
             work, station_id, row.evse_id, row.id, event.samples, connector_id=row.connector_id
         )
+        _note_samples(work, station_id, row.evse_id, row.id, event)
     await work.flush_appends(MeterValue)
     first = await _register_at(work, row.id, last=False)
     last = await _register_at(work, row.id, last=True)

@@ -33,6 +33,7 @@ from chargeops.simulator.station import (
     StationSpec,
     Timing,
 )
+from chargeops.simulator.versions import MIXED, SUPPORTED_OCPP_VERSIONS
 
 logger = logging.getLogger("chargeops.simulator")
 
@@ -62,10 +63,7 @@ _WIRINGS: dict[str, _Wiring] = {
     "2.0.1": _Wiring(v201.SUBPROTOCOL, v201.V201Link),
 }
 
-SUPPORTED_OCPP_VERSIONS: tuple[str, ...] = tuple(_WIRINGS)
-
-#: The ``ocpp_version`` of a fleet whose stations take turns at the supported versions.
-MIXED = "mixed"
+assert tuple(_WIRINGS) == SUPPORTED_OCPP_VERSIONS, "a version without its wiring"
 
 
 def station_ids(prefix: str, n: int) -> list[str]:

@@ -29,10 +29,14 @@ from starlette.exceptions import HTTPException
 
 from chargeops.web.frame import STATIC, STATIC_URL, Console, error_page, harden
 from chargeops.web.views import (
+    alert_rules,
     cdrs,
+    health,
+    incidents,
     invoices,
     login,
     messages,
+    notifications,
     overview,
     revenue,
     sessions,
@@ -43,10 +47,13 @@ from chargeops.web.views import (
     users,
 )
 
-# billing last: Tariffs, CDRs ("My charges" for a driver), Invoices ("Receipts" for a
-# driver), Revenue ("Spend" for a fleet)
+# what is broken and who is on it first (Status, Faults, Incidents); billing after the
+# network: Tariffs, CDRs ("My charges" for a driver), Invoices ("Receipts" for a driver),
+# Revenue ("Spend" for a fleet); settings last (Alert rules, everyone's Notifications)
 VIEWS: tuple[ModuleType, ...] = (
     overview,
+    health,
+    incidents,
     stations,
     sessions,
     tokens,
@@ -57,6 +64,8 @@ VIEWS: tuple[ModuleType, ...] = (
     invoices,
     revenue,
     messages,
+    alert_rules,
+    notifications,
 )
 
 # paths that answer machines, never with a page

@@ -1,11 +1,13 @@
-"""Live pages: bus events fanned out to the browsers watching a station, as
-Server-Sent Events.
+"""Live pages: bus events fanned out to the browsers watching them, as Server-Sent
+Events.
 
-The bus has no way to unsubscribe, so the hub subscribes once per event type (the first
-time anyone watches) and hands each event to the listeners of its station, each a
-bounded queue. A listener that falls behind is ended rather than allowed to grow: its
-browser reconnects and starts again from a fresh snapshot, which is what every stream
-begins with, so nothing is lost across a reconnect.
+A browser listens to one topic: a station (its page), the whole network (the status
+board and the fault list: every station's events, each naming its station), or a person
+(their console notifications). The bus has no way to unsubscribe, so the hub subscribes
+once per event type (the first time anyone watches) and hands each event to the
+listeners of its topics, each a bounded queue. A listener that falls behind is ended
+rather than allowed to grow: its browser reconnects and starts again from a fresh
+snapshot, which is what every stream begins with, so nothing is lost across a reconnect.
 
 Streams end on their own after :data:`STREAM_SECONDS` (the browser's EventSource
 reconnects at once), when the browser goes away, and at :meth:`LiveHub.close`. The
@@ -24,9 +26,15 @@ import orjson
 
 from chargeops.bus import Bus
 from chargeops.core.events import (
+    AnomalyCleared,
+    AnomalyDetected,
+    ConnectivityChanged,
     ConnectorStatusChanged,
     DomainEvent,
+    FaultCleared,
+    FaultRaised,
     MeterSampled,
+    NotificationPosted,
     StationBooted,
     StationConnected,
     StationDisconnected,
@@ -48,16 +56,32 @@ WATCHED: tuple[type[DomainEvent], ...] = (
     MeterSampled,
     TransactionStarted,
     TransactionEnded,
+    FaultRaised,
+    FaultCleared,
+    ConnectivityChanged,
+    AnomalyDetected,
+    AnomalyCleared,
+    NotificationPosted,
 )
 
 Message = dict[str, Any]
+Topic = tuple[str, ...]  # ("station", id), ("network",) or ("user", "42")
+NETWORK: Topic = ("network",)
+
+
+def station_topic(station_id: str) -> Topic:
+    return ("station", station_id)
+
+
+def user_topic(user_id: int) -> Topic:
+    return ("user", str(user_id))
 
 
 class Listener:
-    """One browser watching one station."""
+    """One browser watching one topic."""
 
-    def __init__(self, station_id: str, size: int) -> None:
-        self.station_id = station_id
+    def __init__(self, topic: Topic, size: int) -> None:
+        self.topic = topic
         self._queue: asyncio.Queue[Message | None] = asyncio.Queue(size)
         self.ended = False
 
@@ -95,7 +119,7 @@ class LiveHub:
         self._queue_size = queue_size
         self._subscribed = False
         self._closed = False
-        self._listeners: dict[str, set[Listener]] = defaultdict(set)
+        self._listeners: dict[Topic, set[Listener]] = defaultdict(set)
 
     @property
     def available(self) -> bool:
@@ -106,7 +130,12 @@ class LiveHub:
         return sum(len(s) for s in self._listeners.values())
 
     def listen(self, station_id: str) -> Listener:
-        listener = Listener(station_id, self._queue_size)
+        """Watch one station (its page)."""
+        return self.listen_to(station_topic(station_id))
+
+    def listen_to(self, topic: Topic) -> Listener:
+        """Watch a topic: :data:`NETWORK`, :func:`station_topic` or :func:`user_topic`."""
+        listener = Listener(topic, self._queue_size)
         if not self.available:
             listener.end()
             return listener
@@ -114,15 +143,15 @@ class LiveHub:
             for event_type in WATCHED:
                 self._bus.subscribe(event_type, self._deliver)
             self._subscribed = True
-        self._listeners[station_id].add(listener)
+        self._listeners[topic].add(listener)
         return listener
 
     def forget(self, listener: Listener) -> None:
-        watchers = self._listeners.get(listener.station_id)
+        watchers = self._listeners.get(listener.topic)
         if watchers is not None:
             watchers.discard(listener)
             if not watchers:
-                del self._listeners[listener.station_id]
+                del self._listeners[listener.topic]
 
     def close(self) -> None:
         """End every stream now and refuse new ones (the server is stopping)."""
@@ -132,19 +161,28 @@ class LiveHub:
                 listener.end()
 
     async def _deliver(self, event: DomainEvent) -> None:
-        watchers = self._listeners.get(event.station_id)
+        if isinstance(event, NotificationPosted):  # for one person, whatever its station
+            topics: tuple[Topic, ...] = (user_topic(event.user_id),)
+        else:
+            topics = (station_topic(event.station_id), NETWORK)
+        watchers = [w for topic in topics for w in self._listeners.get(topic, ())]
         if not watchers:
             return
         message = describe(event)
         if message is None:
             return
-        for listener in list(watchers):
+        for listener in watchers:
             listener.offer(message)
 
 
 def describe(event: DomainEvent) -> Message | None:
-    """An event in the words a live page uses (times already written out in UTC)."""
-    at = {"at": iso(event.occurred_at), "at_text": utc(event.occurred_at)}
+    """An event in the words a live page uses (times already written out in UTC); each
+    names its station, for the pages that watch the whole network."""
+    at = {
+        "station_id": event.station_id,
+        "at": iso(event.occurred_at),
+        "at_text": utc(event.occurred_at),
+    }
     if isinstance(event, ConnectorStatusChanged):
         return {
             "event": "connector",
@@ -171,6 +209,36 @@ def describe(event: DomainEvent) -> Message | None:
         return {"event": "meter", "evse_id": event.evse_id, "session_id": event.session_id, **at}
     if isinstance(event, TransactionStarted | TransactionEnded):
         return {"event": "sessions", "session_id": event.session_id, **at}
+    if isinstance(event, FaultRaised | FaultCleared):
+        return {
+            "event": "fault",
+            "fault_id": event.fault_id,
+            "open": isinstance(event, FaultRaised),
+            "evse_id": event.evse_id,
+            "connector_id": event.connector_id,
+            "code": event.code,
+            **at,
+        }
+    if isinstance(event, ConnectivityChanged):
+        return {"event": "connectivity", "online": event.online, "reason": event.reason, **at}
+    if isinstance(event, AnomalyDetected | AnomalyCleared):
+        return {
+            "event": "anomaly",
+            "anomaly_id": event.anomaly_id,
+            "open": isinstance(event, AnomalyDetected),
+            "evse_id": event.evse_id,
+            "detector": event.detector,
+            **at,
+        }
+    if isinstance(event, NotificationPosted):
+        return {
+            "event": "notification",
+            "notification_id": event.notification_id,
+            "subject": event.subject,
+            "severity": event.severity,
+            "link": event.link,
+            **at,
+        }
     return None
 
 

@@ -1,6 +1,6 @@
-// chargeops console: the phone menu and the live station page. Loaded in <head>
-// (not deferred) so the page is styled for scripts before it is drawn; the rest waits
-// for the document.
+// chargeops console: the phone menu, the live station page and the notification bell.
+// Loaded in <head> (not deferred) so the page is styled for scripts before it is drawn;
+// the rest waits for the document.
 "use strict";
 
 document.documentElement.classList.remove("no-js");
@@ -169,8 +169,83 @@ document.documentElement.classList.add("js");
     window.addEventListener("pagehide", function () { source.close(); });
   }
 
+  // --- the notification bell (alerts): every page of a signed-in person -----------------
+  // Its stream says the unread count, then each new console notification of the person:
+  // the count changes, a toast shows it, and the notifications page lists it first.
+
+  var TOAST_MS = 10000;
+
+  function showUnread(bell, unread) {
+    var count = bell.querySelector("[data-bell-count]");
+    count.textContent = unread > 99 ? "99+" : String(unread);
+    count.hidden = unread === 0;
+    bell.dataset.unread = String(unread);
+    bell.setAttribute("aria-label", "Notifications: " + (unread ? unread + " unread" : "none unread"));
+    var onPage = document.querySelector("[data-inbox-unread]");
+    if (onPage) onPage.textContent = unread + " unread";
+  }
+
+  function subjectOf(data) {
+    return data.link ? el("a", { href: data.link }, data.subject) : el("span", {}, data.subject);
+  }
+
+  function severityBadge(data) {
+    var value = String(data.severity || "info").toLowerCase();
+    return el("span", { class: "badge severity-" + value },
+      value.charAt(0).toUpperCase() + value.slice(1));
+  }
+
+  function toast(data) {
+    var holder = document.querySelector("[data-toasts]");
+    if (!holder) return;
+    var item = el("div", { class: "toast", "data-toast": String(data.notification_id) });
+    item.appendChild(severityBadge(data));
+    item.appendChild(document.createTextNode(" "));
+    item.appendChild(subjectOf(data));
+    var close = el("button", { type: "button", class: "toast-close", "aria-label": "Dismiss" }, "×");
+    close.addEventListener("click", function () { item.remove(); });
+    item.appendChild(close);
+    holder.appendChild(item);
+    setTimeout(function () { item.remove(); }, TOAST_MS);
+  }
+
+  function listInInbox(data) {
+    var list = document.querySelector("[data-inbox]");
+    if (!list || list.querySelector('[data-notification="' + data.notification_id + '"]')) return;
+    var item = el("li", { class: "inbox-item is-unread is-updated",
+      "data-notification": String(data.notification_id) });
+    var head = el("span", { class: "inbox-head" });
+    head.appendChild(el("span", { class: "badge badge-new" }, "New"));
+    head.appendChild(document.createTextNode(" "));
+    head.appendChild(severityBadge(data));
+    head.appendChild(document.createTextNode(" "));
+    head.appendChild(subjectOf(data));
+    item.appendChild(head);
+    item.appendChild(el("span", { class: "hint" }, data.at_text));
+    list.insertBefore(item, list.firstChild);
+    var none = document.querySelector("[data-inbox-empty]");
+    if (none) none.hidden = true;
+  }
+
+  function wireBell() {
+    var bell = document.querySelector("[data-bell]");
+    if (!bell || !window.EventSource) return;
+    var source = new EventSource(bell.dataset.bellStream);
+    source.addEventListener("unread", function (event) {
+      showUnread(bell, JSON.parse(event.data).unread);
+    });
+    source.addEventListener("notification", function (event) {
+      var data = JSON.parse(event.data);
+      showUnread(bell, data.unread);
+      toast(data);
+      listInInbox(data);
+    });
+    window.addEventListener("pagehide", function () { source.close(); });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     wireNav();
     wireLive();
+    wireBell();
   });
 })();

@@ -14,8 +14,10 @@ from fastapi import Request, Response
 from fastapi.responses import StreamingResponse
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from chargeops.alerts import subscriptions
 from chargeops.core.access import Permission
-from chargeops.core.errors import InvalidInput, NotFound
+from chargeops.core.clock import utcnow
+from chargeops.core.errors import Conflict, InvalidInput, NotFound
 from chargeops.sessions import service as sessions
 from chargeops.sessions.models import ChargingSession
 from chargeops.stations import service as stations
@@ -50,6 +52,12 @@ PAGE_SIZE = 50
 RECENT = 10
 Reader = Annotated[Viewer, page(Permission.STATIONS_READ)]
 MOVED = "The station was moved. Its past sessions keep where they happened."
+NOTICES = {
+    "moved": MOVED,
+    "subscribed": "You will be told when the station is back in service, on your "
+    "notification channels.",
+    "unsubscribed": "You will not be told when the station is back in service.",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,9 +126,9 @@ async def _recent_sessions(
 
 @router.get("/stations/{station_id}")
 async def station_page(
-    station_id: str, request: Request, db: DbSession, viewer: Reader, moved: str = ""
+    station_id: str, request: Request, db: DbSession, viewer: Reader, done: str = ""
 ) -> Response:
-    return await _station_page(request, db, viewer, station_id, notice=MOVED if moved else None)
+    return await _station_page(request, db, viewer, station_id, notice=NOTICES.get(done))
 
 
 async def _station_page(
@@ -142,6 +150,7 @@ async def _station_page(
         context["events"] = await stations.list_events(db, station_id, limit=RECENT)
     if principal.may(Permission.STATIONS_MANAGE):
         context["site_choices"] = [s.site for s in await sites.list_sites(db, limit=1000)]
+    waiting = await _waiting_subscription(db, principal.user_id, station_id)
     return render(
         request,
         "station.html",
@@ -152,6 +161,8 @@ async def _station_page(
         live_available=console_of(request).live.available,
         site=await db.get(Site, station.site_id) if station.site_id is not None else None,
         see_sites=principal.may(Permission.SITES_READ),
+        service=await subscriptions.service_state(db, station_id, subscriptions.ANY_EVSE),
+        waiting=waiting,
         notice=notice,
         error=error,
         **context,
@@ -178,7 +189,48 @@ async def move_station(
         return await _station_page(
             request, db, viewer, station_id, error=sentence(exc.detail), http_status=422
         )
-    return see_other(f"/stations/{path_part(station_id)}?moved=1")
+    return see_other(f"/stations/{path_part(station_id)}?done=moved")
+
+
+async def _waiting_subscription(db: AsyncSession, user_id: int, station_id: str) -> int | None:
+    """The viewer's subscription to hear this station is back, if one is waiting."""
+    for row in await subscriptions.subscriptions_of(db, user_id, status="waiting"):
+        if row.station_id == station_id:
+            return row.id
+    return None
+
+
+@router.post("/stations/{station_id}/subscription")
+async def subscribe(station_id: str, request: Request, db: DbSession, viewer: Reader) -> Response:
+    """Ask to be told once when the station is back in service (as POST
+    /api/v1/stations/{id}/subscriptions); refused while it is in service."""
+    await stations.require_station(db, station_id)
+    user_id = viewer.principal.user_id
+
+    async def unit(w: Work) -> None:
+        await subscriptions.subscribe(w, user_id, station_id, None, now=utcnow())
+
+    try:
+        await write(request, unit)
+    except Conflict as exc:  # back in service since the page was drawn
+        return await _station_page(
+            request, db, viewer, station_id, error=sentence(exc.detail), http_status=409
+        )
+    return see_other(f"/stations/{path_part(station_id)}?done=subscribed")
+
+
+@router.post("/stations/{station_id}/subscription/cancel")
+async def unsubscribe(station_id: str, request: Request, db: DbSession, viewer: Reader) -> Response:
+    await stations.require_station(db, station_id)
+    user_id = viewer.principal.user_id
+    waiting = await _waiting_subscription(db, user_id, station_id)
+    if waiting is not None:
+
+        async def unit(w: Work) -> None:
+            await subscriptions.cancel(w, user_id, waiting)
+
+        await write(request, unit)
+    return see_other(f"/stations/{path_part(station_id)}?done=unsubscribed")
 
 
 @router.get("/stations/{station_id}/recent-sessions")
@@ -223,6 +275,9 @@ async def station_events(
 # --- live -------------------------------------------------------------------------------
 
 
+_PAGE_EVENTS = frozenset({"connector", "presence", "booted", "meter", "sessions"})
+
+
 @router.get("/stations/{station_id}/live")
 async def station_live(station_id: str, request: Request, viewer: Reader) -> Response:
     """Server-Sent Events: a snapshot of the station's connectors, then each change.
@@ -245,6 +300,8 @@ async def station_live(station_id: str, request: Request, viewer: Reader) -> Res
                 yield live.sse(await _snapshot(session, station_id, tags, see_sessions))
             deadline = loop.time() + live.STREAM_SECONDS
             while (message := await listener.next(deadline)) is not None:
+                if message["event"] not in _PAGE_EVENTS:
+                    continue  # faults, anomalies: the status board's and timeline's
                 if message["event"] in ("meter", "sessions") and not see_sessions:
                     continue
                 if message["event"] == "meter":
