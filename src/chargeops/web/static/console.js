@@ -113,21 +113,20 @@ document.documentElement.classList.add("js");
     }).catch(function () { /* the next snapshot tries again */ });
   }
 
-  function wireLive() {
-    var section = document.querySelector("[data-live]");
-    var state = document.querySelector("[data-live-state]");
-    if (!section || !window.EventSource) return;
+  // A live page's stream, whose state is told in ``state`` (an element, or null): every
+  // live page (the station, the status board, the fault list) opens its stream here.
+  function openLive(url, state, liveText) {
     function say(text, live) {
       if (!state) return;
       state.textContent = text;
       state.classList.toggle("is-live", Boolean(live));
     }
-    var source = new EventSource(section.dataset.live);
+    var source = new EventSource(url);
     var slow = null;
     var said = false;
     source.addEventListener("open", function () {
       clearTimeout(slow);
-      if (!said) say("Live: this page updates as the station reports.", true);
+      if (!said) say(liveText, true);
       said = true;
     });
     source.addEventListener("error", function () {
@@ -142,6 +141,19 @@ document.documentElement.classList.add("js");
         say("Reconnecting to live updates…", false);
       }, 3000);
     });
+    window.addEventListener("pagehide", function () { source.close(); });
+    return source;
+  }
+  window.chargeopsOpenLive = openLive;
+
+  function wireLive() {
+    var section = document.querySelector("[data-live]");
+    if (!section || !window.EventSource) return;
+    var source = openLive(
+      section.dataset.live,
+      document.querySelector("[data-live-state]"),
+      "Live: this page updates as the station reports."
+    );
     source.addEventListener("snapshot", function (event) {
       var data = JSON.parse(event.data);
       showPresence(data.online);
@@ -166,7 +178,6 @@ document.documentElement.classList.add("js");
       if (cell) cell.textContent = data.energy;
     });
     source.addEventListener("sessions", reloadSessions);
-    window.addEventListener("pagehide", function () { source.close(); });
   }
 
   // --- the notification bell (alerts): every page of a signed-in person -----------------

@@ -72,37 +72,15 @@
 
   function wireLive() {
     var root = document.querySelector("[data-health-live]");
-    var state = document.querySelector("[data-health-state]");
-    if (!root || !window.EventSource) return;
-    function say(text, live) {
-      if (!state) return;
-      state.textContent = text;
-      state.classList.toggle("is-live", Boolean(live));
-    }
-    var source = new EventSource(root.dataset.healthLive);
-    var slow = null;
-    var said = false;
-    source.addEventListener("open", function () {
-      clearTimeout(slow);
-      if (!said) say("Live: this page updates as stations report.", true);
-      said = true;
-    });
-    source.addEventListener("error", function () {
-      clearTimeout(slow);
-      if (source.readyState === EventSource.CLOSED) {
-        say("Live updates stopped: reload the page to see changes.", false);
-        return;
-      }
-      // Streams end every few seconds and reconnect at once: only a slow one is news.
-      slow = setTimeout(function () {
-        said = false;
-        say("Reconnecting to live updates…", false);
-      }, 3000);
-    });
+    if (!root || !window.EventSource || !window.chargeopsOpenLive) return;
+    var source = window.chargeopsOpenLive(
+      root.dataset.healthLive,
+      document.querySelector("[data-health-state]"),
+      "Live: this page updates as stations report."
+    );
     ["snapshot", "update"].forEach(function (kind) {
       source.addEventListener(kind, function (event) { show(root, JSON.parse(event.data)); });
     });
-    window.addEventListener("pagehide", function () { source.close(); });
   }
 
   // the station page asks monitoring for its uptime line (its own view knows nothing of it)
