@@ -12,6 +12,7 @@ from typing import Annotated, Any
 
 from fastapi import Request, Response
 from fastapi.responses import StreamingResponse
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from chargeops.alerts import subscriptions
@@ -212,6 +213,8 @@ async def subscribe(station_id: str, request: Request, db: DbSession, viewer: Re
 
     try:
         await write(request, unit)
+    except IntegrityError:
+        pass  # a double click: the first request's subscription is waiting
     except Conflict as exc:  # back in service since the page was drawn
         return await _station_page(
             request, db, viewer, station_id, error=sentence(exc.detail), http_status=409
