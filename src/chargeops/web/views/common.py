@@ -4,6 +4,7 @@ that change something."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import TypeVar
 
 from fastapi import Request
@@ -42,6 +43,18 @@ def field(form: FormData, name: str) -> str:
     """A text field, stripped; empty when it was not sent."""
     value = form.get(name)
     return value.strip()[:MAX_FIELD] if isinstance(value, str) else ""
+
+
+def form_time(text: str, what: str) -> datetime | None:
+    """A time a form or query sent (``YYYY-MM-DD HH:MM[:SS]``, a ``T`` or a zone allowed),
+    read as UTC unless it names its zone: the console's times are UTC. None when empty."""
+    if not text:
+        return None
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise InvalidInput(f"{what}: {text!r} is not a time (YYYY-MM-DD HH:MM, UTC)") from None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def fields(form: FormData, name: str) -> list[str]:

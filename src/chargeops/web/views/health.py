@@ -39,7 +39,15 @@ from chargeops.storage.writer import Work
 from chargeops.web import live, queries
 from chargeops.web.auth import Viewer
 from chargeops.web.frame import NavEntry, console_of, console_router, page, render, sentence
-from chargeops.web.views.common import field, form_of, notice, optional_id, see_other, write
+from chargeops.web.views.common import (
+    field,
+    form_of,
+    form_time,
+    notice,
+    optional_id,
+    see_other,
+    write,
+)
 
 router = console_router()
 NAV = (
@@ -87,17 +95,6 @@ NOTICES = {
 # --- shared pieces ----------------------------------------------------------------------
 
 
-def _moment(text: str, what: str) -> datetime | None:
-    """A time from a form (``YYYY-MM-DDTHH:MM[:SS]``), read as UTC."""
-    if not text:
-        return None
-    try:
-        value = datetime.fromisoformat(text)
-    except ValueError:
-        raise InvalidInput(f"{what}: {text!r} is not a time (YYYY-MM-DD HH:MM, UTC)") from None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
 def _form_time(value: datetime | None) -> str:
     """A time as a datetime-local field shows it (UTC, to the minute)."""
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M") if value else ""
@@ -121,8 +118,8 @@ class Window:
             if self.choice not in WINDOWS:
                 raise InvalidInput(f"window must be one of: {', '.join(WINDOWS)}, or custom")
             return now - WINDOWS[self.choice][1], now
-        start = _moment(self.since, "from")
-        end = _moment(self.until, "to") or now
+        start = form_time(self.since, "from")
+        end = form_time(self.until, "to") or now
         if start is None:
             raise InvalidInput("from: give the start of the period (UTC)")
         if end <= start:
@@ -317,7 +314,7 @@ class FaultFilters:
         for name, value in (("station", self.station_id), ("code", self.code)):
             if len(value) > 100:
                 raise InvalidInput(f"{name}: at most 100 characters")
-        _moment(self.since, "since")
+        form_time(self.since, "since")
         return self
 
     @classmethod
@@ -362,7 +359,7 @@ async def _fault_rows(db: AsyncSession, filters: FaultFilters) -> dict[str, Any]
         open_only=filters.state == "open",
         cleared_only=filters.state == "cleared",
         code=filters.code or None,
-        since=_moment(filters.since, "since"),
+        since=form_time(filters.since, "since"),
         before_id=int(filters.before) if filters.before else None,
         limit=FAULT_PAGE + 1,
     )
@@ -667,8 +664,8 @@ class OutageForm:
                 evse_id = int(self.evse)
             except ValueError:
                 raise InvalidInput(f"port: {self.evse!r} is not a number") from None
-        starts_at = _moment(self.starts, "from")
-        ends_at = _moment(self.ends, "until")
+        starts_at = form_time(self.starts, "from")
+        ends_at = form_time(self.ends, "until")
         if starts_at is None or ends_at is None:
             raise InvalidInput("give when the outage starts and when it ends (UTC)")
         return {

@@ -23,6 +23,7 @@ from chargeops.monitoring.models import OcppMessage
 from chargeops.storage.http import DbSession
 from chargeops.web.auth import Viewer
 from chargeops.web.frame import NavEntry, console_router, page, render, sentence
+from chargeops.web.views.common import form_time
 
 router = console_router()
 NAV: tuple[NavEntry, ...] = ()  # reached from each station's page for now
@@ -51,8 +52,8 @@ class Filters:
         for name, value in (("action", self.action), ("unique id", self.unique_id)):
             if len(value) > 64:
                 raise InvalidInput(f"{name}: at most 64 characters")
-        since = _moment(self.since, "from")
-        until = _moment(self.until, "to")
+        since = form_time(self.since, "from")
+        until = form_time(self.until, "to")
         if since is not None and until is not None and until <= since:
             raise InvalidInput("to: the end is not after the start")
         return since, until
@@ -74,16 +75,6 @@ class Filters:
     @property
     def any(self) -> bool:
         return bool(self.query)
-
-
-def _moment(text: str, what: str) -> datetime | None:
-    if not text:
-        return None
-    try:
-        value = datetime.fromisoformat(text)
-    except ValueError:
-        raise InvalidInput(f"{what}: {text!r} is not a time (YYYY-MM-DD HH:MM, UTC)") from None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 @dataclass(frozen=True, slots=True)

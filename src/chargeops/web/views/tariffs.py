@@ -15,7 +15,7 @@ import contextlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time
+from datetime import date, datetime, time
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
 
@@ -64,7 +64,7 @@ from chargeops.web.tariff_editor import (
     in_form_words,
 )
 from chargeops.web.views.common import field as form_field
-from chargeops.web.views.common import form_of, notice, optional_id, see_other, write
+from chargeops.web.views.common import form_of, form_time, notice, optional_id, see_other, write
 from chargeops.web.views.sites import time_zones
 
 router = console_router()
@@ -443,25 +443,12 @@ async def _tariff_page(
     )
 
 
-def _instant(text: str, what: str) -> datetime | None:
-    """A time a form sent, in UTC unless it names its zone; None when empty."""
-    if not text:
-        return None
-    try:
-        value = datetime.fromisoformat(text.replace(" ", "T").replace("Z", "+00:00"))
-    except ValueError:
-        raise InvalidInput(
-            f"{what}: {text!r} is not a date and time; use e.g. 2025-07-01 00:00 (UTC)"
-        ) from None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
 @router.post("/tariffs/{tariff_id}/assignments")
 async def assign(tariff_id: int, request: Request, db: DbSession, viewer: Manager) -> Response:
     form = AssignmentForm.posted(await form_of(request))
     try:
         target = form.target()
-        valid_from = _instant(form.valid_from, "from")
+        valid_from = form_time(form.valid_from, "from")
 
         async def unit(w: Work) -> None:
             await service.assign(w.session, tariff_id, target, valid_from=valid_from)
@@ -824,7 +811,7 @@ async def _editor_action(request: Request, editor: Editor, *, tariff: Tariff | N
         return again(error="That button is not one this form knows: try again.", http_status=422)
     try:
         document = editor.document(currency)
-        valid_from = _instant(editor.valid_from, "in force from")
+        valid_from = form_time(editor.valid_from, "in force from")
         if tariff is None:
             name, chosen = editor.name, editor.currency
 
